@@ -1,0 +1,125 @@
+"""What every device driver offers, and what it reports.
+
+Drivers know nothing of users, audit trails or screens. They turn device
+traffic into ``Sample`` values with a quality and a reason, and turn a write
+into a device write that is read back. Per-point trouble is data (a BAD
+sample naming why); a dead link is a ``LinkState`` change plus BAD samples;
+only misuse of the driver itself raises.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+Value = bool | int | float | str | bytes
+"""A device value in engineering units (after scaling), or raw bytes."""
+
+
+class Quality(enum.Enum):
+    GOOD = "GOOD"
+    UNCERTAIN = "UNCERTAIN"
+    BAD = "BAD"
+
+
+class LinkState(enum.Enum):
+    CONNECTING = "CONNECTING"
+    UP = "UP"
+    DOWN = "DOWN"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one point, as the driver saw it.
+
+    ``source_time`` is the device's own timestamp where the protocol gives one
+    (OPC UA SourceTimestamp); ``server_time`` is when this host received it.
+    ``reason`` says why the quality is not GOOD (e.g. the Modbus exception or
+    the OPC UA status code name).
+    """
+
+    point: str
+    value: Value | None
+    quality: Quality
+    reason: str = ""
+    source_time: datetime | None = None
+    server_time: datetime = field(default_factory=utc_now)
+
+    @property
+    def good(self) -> bool:
+        return self.quality is Quality.GOOD
+
+
+class DriverError(Exception):
+    """Base of every driver failure."""
+
+
+class LinkDown(DriverError):
+    """The device cannot be reached (connection refused, closed or timed out)."""
+
+
+class DeviceRefused(DriverError):
+    """The device answered with a refusal (Modbus exception, OPC UA bad status)."""
+
+
+class WriteNotConfirmed(DriverError):
+    """The write was sent but reading the value back did not show it."""
+
+
+class PointError(DriverError):
+    """The point is unknown to this driver, not writable, or the value cannot be encoded."""
+
+
+SampleCallback = Callable[[Sequence[Sample]], None]
+LinkCallback = Callable[[LinkState, str], None]
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """A connection to one device.
+
+    ``start`` returns once the first connection attempt has finished (up or
+    down); a driver whose link is down keeps retrying with capped exponential
+    backoff until ``stop``.
+    """
+
+    name: str
+
+    @property
+    def link_state(self) -> LinkState: ...
+
+    def on_link_change(self, callback: LinkCallback) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def read(self, points: Sequence[str]) -> list[Sample]: ...
+
+    async def write(self, point: str, value: Value) -> Sample:
+        """Write ``value`` and return the sample read back after the write."""
+        ...
+
+
+@runtime_checkable
+class Subscribing(Protocol):
+    """A driver whose device pushes changes (OPC UA subscriptions)."""
+
+    async def subscribe(self, points: Sequence[str], callback: SampleCallback) -> None: ...
+
+
+@runtime_checkable
+class MethodCalling(Protocol):
+    """A driver that can call methods on the device (OPC UA methods)."""
+
+    async def call(self, object_id: str, method_id: str, *args: Value) -> list[Value]: ...
+
+
+Backoff = Callable[[int], Awaitable[None]]
