@@ -1,0 +1,104 @@
+"""The chained (insert-only) tables: one place that says which columns are hashed.
+
+The writer encodes rows for the chain from these specs, builds Arrow batches
+from them, and the verifier builds its SQL canonical form from them. Every
+column except ``digest`` is covered, so changing any value is detected. A
+test checks that these specs match the columns the migrations create.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hmi.core.audit import Kind
+
+T, I, B, TS, X = Kind.TEXT, Kind.INT, Kind.BOOL, Kind.TIMESTAMP, Kind.BLOB
+
+
+@dataclass(frozen=True)
+class ChainedTable:
+    name: str
+    """The physical table; QA reads it through ``view``."""
+    view: str
+    columns: tuple[tuple[str, Kind], ...]
+    """Hashed columns in canonical order; ``seq`` and ``ts`` always come first."""
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+
+def _chained(name: str, view: str, *columns: tuple[str, Kind]) -> ChainedTable:
+    return ChainedTable(name, view, (("seq", I), ("ts", TS), *columns))
+
+
+AUDIT = _chained(
+    "audit_records",
+    "audit_trail",
+    ("actor_id", T),
+    ("actor_name", T),
+    ("terminal_id", T),
+    ("source", T),
+    ("action", T),
+    ("target", T),
+    ("old_value", T),
+    ("new_value", T),
+    ("units", T),
+    ("reason", T),
+    ("outcome", T),
+    ("signature_ids", T),
+    ("run_id", T),
+    ("step", T),
+    ("detail", T),
+)
+
+ESIGNATURES = _chained(
+    "esignature_records",
+    "esignatures",
+    ("signature_id", T),
+    ("signer_id", T),
+    ("signer_name", T),
+    ("meaning", T),
+    ("reason", T),
+    ("content", T),
+    ("content_digest", T),
+    ("terminal_id", T),
+    ("source", T),
+    ("auth_mode", T),
+    ("session_id", T),
+)
+
+SECURITY = _chained(
+    "security_event_records",
+    "security_events",
+    ("event", T),
+    ("user_id", T),
+    ("actor_id", T),
+    ("terminal_id", T),
+    ("source", T),
+    ("session_id", T),
+    ("detail", T),
+)
+
+QA_QUERIES = _chained(
+    "qa_query_records",
+    "qa_queries",
+    ("actor_id", T),
+    ("actor_name", T),
+    ("terminal_id", T),
+    ("source", T),
+    ("sql_text", T),
+    ("outcome", T),
+    ("row_count", I),
+    ("reason", T),
+)
+
+CHAINED_TABLES: dict[str, ChainedTable] = {
+    t.name: t for t in (AUDIT, ESIGNATURES, SECURITY, QA_QUERIES)
+}
+
+
+def register(table: ChainedTable) -> ChainedTable:
+    """Add a chained table defined by a later migration (alarm journal, captures, ...)."""
+    CHAINED_TABLES[table.name] = table
+    return table
