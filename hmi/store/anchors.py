@@ -79,7 +79,10 @@ class Checkpoint:
         data = json.loads(line)
         ts = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(data["ts_us"]))
         return cls(
-            int(data["seq"]), ts, str(data["heads"]), str(data["key_id"]),
+            int(data["seq"]),
+            ts,
+            str(data["heads"]),
+            str(data["key_id"]),
             bytes.fromhex(data["signature"]),
         )
 

@@ -37,12 +37,14 @@ class DataDir:
     def require_existing(self) -> None:
         if not self.database.is_file():
             raise DataDirectoryError(
-                f"No records database at {self.database}. Create one with `hmi init --data {self.root}`."
+                f"No records database at {self.database}. "
+                f"Create one with `hmi init --data {self.root}`."
             )
 
     def require_new(self) -> None:
         if self.root.exists() and any(self.root.iterdir()):
             raise DataDirectoryError(
-                f"{self.root} already exists and is not empty; `hmi init` never touches an existing "
+                f"{self.root} already exists and is not empty; `hmi init` never touches an "
+                "existing "
                 "data directory. Choose a new directory."
             )

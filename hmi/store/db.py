@@ -106,7 +106,9 @@ class WriteTx:
         ts = full.get("ts") or self._store.clock.now()
         assert isinstance(ts, datetime)
         full["ts"] = ts
-        digest = chain_digest(self._store.keys.hmac_key, head.digest, canonical_row(spec.columns, full))
+        digest = chain_digest(
+            self._store.keys.hmac_key, head.digest, canonical_row(spec.columns, full)
+        )
         full["digest"] = digest
         self._store.heads[spec.name] = Head(head.seq + 1, digest)
         self._pending.setdefault(spec.name, []).append(full)
@@ -143,7 +145,9 @@ class WriteTx:
                 )
                 con.register("_custos_batch", batch)
                 try:
-                    con.execute(f"INSERT INTO {name} ({col_list}) SELECT {col_list} FROM _custos_batch")
+                    con.execute(
+                        f"INSERT INTO {name} ({col_list}) SELECT {col_list} FROM _custos_batch"
+                    )
                 finally:
                     con.unregister("_custos_batch")
         self._pending.clear()
@@ -234,7 +238,9 @@ class Store:
         except Exception:
             con.close()
             raise
-        return cls(data_dir, con, keys, clock or SystemClock(), checkpoint_interval=checkpoint_interval)
+        return cls(
+            data_dir, con, keys, clock or SystemClock(), checkpoint_interval=checkpoint_interval
+        )
 
     def _load_heads(self) -> None:
         for name in CHAINED_TABLES:
@@ -359,7 +365,13 @@ class Store:
         )
         con.execute(
             "INSERT INTO checkpoints (seq, ts, heads, key_id, signature) VALUES (?, ?, ?, ?, ?)",
-            [checkpoint.seq, checkpoint.ts, checkpoint.heads, checkpoint.key_id, checkpoint.signature],
+            [
+                checkpoint.seq,
+                checkpoint.ts,
+                checkpoint.heads,
+                checkpoint.key_id,
+                checkpoint.signature,
+            ],
         )
         self._checkpointed_heads = checkpoint.heads
         self._last_checkpoint = self.clock.monotonic()

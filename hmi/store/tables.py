@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from hmi.core.audit import Kind
 
-T, I, B, TS, X = Kind.TEXT, Kind.INT, Kind.BOOL, Kind.TIMESTAMP, Kind.BLOB
+T, I, TS = Kind.TEXT, Kind.INT, Kind.TIMESTAMP  # noqa: E741
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,7 @@ _SQL_ENCODING = {
 
 def canonical_sql(table: ChainedTable) -> str:
     """A SQL expression giving the canonical text of a row of ``table`` (see hmi.core.audit)."""
-    parts = [
-        f"coalesce({_SQL_ENCODING[kind].format(c=name)}, '~')" for name, kind in table.columns
-    ]
+    parts = [f"coalesce({_SQL_ENCODING[kind].format(c=name)}, '~')" for name, kind in table.columns]
     return " || '|' || ".join(parts)
 
 
@@ -102,7 +100,9 @@ def verify_chain(
         if seq in digests:
             report.add(table.name, seq, "sequence number appears twice (row inserted)")
         elif seq > expected:
-            missing = f"row {expected} is" if seq == expected + 1 else f"rows {expected}..{seq - 1} are"
+            missing = (
+                f"row {expected} is" if seq == expected + 1 else f"rows {expected}..{seq - 1} are"
+            )
             report.add(table.name, seq, f"{missing} missing before this row (deleted)")
         elif seq < expected:
             report.add(table.name, seq, "sequence out of order")
@@ -153,7 +153,9 @@ def verify_checkpoints(
     report: VerifyReport,
 ) -> None:
     key_id = public_key_id(public_key) if public_key is not None else None
-    db_rows = cur.execute("SELECT seq, ts, heads, key_id, signature FROM checkpoints ORDER BY seq").fetchall()
+    db_rows = cur.execute(
+        "SELECT seq, ts, heads, key_id, signature FROM checkpoints ORDER BY seq"
+    ).fetchall()
     in_db: dict[int, Checkpoint] = {}
     expected = 1
     for seq, ts, heads, cp_key_id, signature in db_rows:

@@ -1,0 +1,537 @@
+"""The ``hmi`` command. The only module that prints.
+
+Commands never hang waiting for input that cannot come: when standard input
+is not a terminal, a command that needs a password fails with a message
+naming the option that supplies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hmi.core.errors import HmiError
+
+T = TypeVar("T")
+
+DATA_OPTION = click.option(
+    "--data",
+    "data",
+    type=click.Path(path_type=Path),
+    default=Path("var"),
+    show_default=True,
+    envvar="HMI_DATA",
+    help="Data directory (records database, keys, anchor file).",
+)
+CONFIG_OPTION = click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="HMI_CONFIG",
+    help="Configuration directory (plant.toml, security.toml). Built-in defaults if omitted.",
+)
+TERMINAL_OPTION = click.option(
+    "--terminal",
+    "terminal",
+    default=None,
+    envvar="HMI_TERMINAL",
+    help="Terminal ID recorded with every action (default cli@HOST).",
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def explained() -> Iterator[None]:
+    """Show refusals and failures as their plain message, not as a traceback."""
+    try:
+        yield
+    except HmiError as exc:
+        fail(f"{exc.title}: {exc.message}", 1)
+
+
+def run(coro: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro()
+
+    return asyncio.run(main())
+
+
+def read_secret(prompt: str, *, from_stdin: bool, option: str, confirm: bool = False) -> str:
+    """A password from the terminal (hidden) or, when asked for, one line of standard input."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            fail(f"{option} was given but standard input is empty.")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        fail(f"no terminal to ask for the {prompt.lower()}: pass {option}.")
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+@click.group()
+@click.version_option(package_name="custos", prog_name="hmi")
+def main() -> None:
+    """Custos: supervisory HMI with self-proving records (21 CFR Part 11)."""
+
+
+# -- init / verify --------------------------------------------------------------
+
+
+@main.command()
+@DATA_OPTION
+@CONFIG_OPTION
+@TERMINAL_OPTION
+@click.option("--admin", "admin_id", required=True, help="User ID of the first administrator.")
+@click.option("--admin-name", required=True, help="Full printed name of the first administrator.")
+@click.option(
+    "--admin-password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the administrator's temporary password (else it is asked for).",
+)
+def init(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    admin_id: str,
+    admin_name: str,
+    admin_password_file: Path | None,
+) -> None:
+    """Create a new data directory with its keys and first administrator."""
+    from hmi.bootstrap import init_data_dir, local_origin
+    from hmi.store.datadir import DataDir
+
+    with explained():
+        DataDir(data).require_new()
+        if admin_password_file is not None:
+            temporary = admin_password_file.read_text().strip()
+        else:
+            temporary = read_secret(
+                "Temporary password",
+                from_stdin=False,
+                option="--admin-password-file",
+                confirm=True,
+            )
+        services = run(
+            lambda: init_data_dir(
+                data, config, admin_id, admin_name, temporary, local_origin(terminal)
+            )
+        )
+        services.close()
+    click.echo(
+        f"Created {data}: records database, keys (keep {data / 'keys'} private and backed up), "
+        f"anchor file. Administrator {admin_id} must change the temporary password at first "
+        f"login (`hmi passwd --data {data} --user {admin_id}`)."
+    )
+
+
+@main.command()
+@DATA_OPTION
+def verify(data: Path) -> None:
+    """Recompute every chain and checkpoint (runtime stopped). Exit 1 on any problem."""
+    from hmi.store.verify import verify_data_dir
+
+    with explained():
+        report = verify_data_dir(data)
+    click.echo(report.summary())
+    for problem in report.problems:
+        click.echo(f"  {problem}")
+    sys.exit(0 if report.ok else 1)
+
+
+# -- sessions for administrative commands -----------------------------------------
+
+
+def _credentials(user: str | None, password_stdin: bool, role_hint: str) -> tuple[str, str]:
+    if user is None:
+        if not sys.stdin.isatty():
+            fail(f"no terminal to ask for your user ID: pass --user ({role_hint}).")
+        user = str(click.prompt("User ID"))
+    password = read_secret("Password", from_stdin=password_stdin, option="--password-stdin")
+    return user, password
+
+
+USER_OPTION = click.option("--user", "user", help="Your user ID (else asked for).")
+STDIN_OPTION = click.option(
+    "--password-stdin", is_flag=True, help="Read your password from the first line of stdin."
+)
+
+
+@main.command()
+@DATA_OPTION
+@CONFIG_OPTION
+@TERMINAL_OPTION
+@USER_OPTION
+@STDIN_OPTION
+def passwd(
+    data: Path, config: Path | None, terminal: str | None, user: str | None, password_stdin: bool
+) -> None:
+    """Change your own password (required after a temporary password is issued)."""
+    from hmi.bootstrap import local_origin, open_services
+
+    user_id, old = _credentials(user, password_stdin, "the account whose password changes")
+    new = read_secret(
+        "New password", from_stdin=password_stdin, option="--password-stdin", confirm=True
+    )
+    with explained():
+        services = open_services(data, config, origin=local_origin(terminal))
+        try:
+
+            async def change() -> None:
+                session = await services.identity.login(user_id, old, local_origin(terminal))
+                try:
+                    await services.identity.change_password(session, old, new)
+                finally:
+                    await services.identity.logout(session)
+
+            run(change)
+        finally:
+            services.close()
+    click.echo(f"Password changed for {user_id}.")
+
+
+@main.group()
+def users() -> None:
+    """Manage accounts (administrators; every change is signed and audited)."""
+
+
+def _admin_action(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+    describe: str,
+    act: Callable[[Any, Any, Any], Awaitable[T]],
+) -> T:
+    from hmi.bootstrap import local_origin, open_services
+    from hmi.core.useradmin import Credentials
+
+    origin = local_origin(terminal)
+    with explained():
+        services = open_services(data, config, origin=origin)
+    statement = services.config.security.signature.legal_statement
+    click.echo(f"You are signing: {describe} (meaning: performed).\n{statement}", err=True)
+    admin_id, password = _credentials(user, password_stdin, "an administrator's user ID")
+    try:
+        with explained():
+
+            async def go() -> T:
+                session = await services.identity.login(admin_id, password, origin)
+                try:
+                    services.identity.require_session(session)
+                    return await act(services, session, Credentials(password, admin_id))
+                finally:
+                    await services.identity.logout(session)
+
+            return run(go)
+    finally:
+        services.close()
+    raise AssertionError("unreachable")
+
+
+def _admin_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in (DATA_OPTION, CONFIG_OPTION, TERMINAL_OPTION, USER_OPTION, STDIN_OPTION):
+        f = option(f)
+    return f
+
+
+REASON_OPTION = click.option("--reason", required=True, help="Why (recorded and signed).")
+
+
+@users.command("add")
+@_admin_options
+@click.argument("user_id")
+@click.option("--name", "full_name", required=True, help="Full printed name (unique).")
+@click.option("--role", "roles", multiple=True, required=True, help="Role; repeat for several.")
+@REASON_OPTION
+def users_add(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+    user_id: str,
+    full_name: str,
+    roles: tuple[str, ...],
+    reason: str,
+) -> None:
+    """Add an account; prints its temporary password once."""
+    temporary = _admin_action(
+        data,
+        config,
+        terminal,
+        user,
+        password_stdin,
+        f"add user {user_id} ({full_name}) with roles {', '.join(roles)}",
+        lambda s, session, cred: s.admin.add_user(session, cred, user_id, full_name, roles, reason),
+    )
+    click.echo(
+        f"Added {user_id}. Temporary password (hand it over; it must be changed at first "
+        f"login): {temporary}"
+    )
+
+
+@users.command("reset-password")
+@_admin_options
+@click.argument("user_id")
+@REASON_OPTION
+def users_reset(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+    user_id: str,
+    reason: str,
+) -> None:
+    """Issue a new temporary password; the user must change it at next login."""
+    temporary = _admin_action(
+        data,
+        config,
+        terminal,
+        user,
+        password_stdin,
+        f"reset the password of {user_id}",
+        lambda s, session, cred: s.admin.reset_password(session, cred, user_id, reason),
+    )
+    click.echo(f"Temporary password for {user_id} (must be changed at next login): {temporary}")
+
+
+@users.command("deactivate")
+@_admin_options
+@click.argument("user_id")
+@REASON_OPTION
+def users_deactivate(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+    user_id: str,
+    reason: str,
+) -> None:
+    """Deactivate an account (accounts are never deleted; IDs are never reused)."""
+    _admin_action(
+        data,
+        config,
+        terminal,
+        user,
+        password_stdin,
+        f"deactivate {user_id}",
+        lambda s, session, cred: s.admin.deactivate(session, cred, user_id, reason),
+    )
+    click.echo(f"Deactivated {user_id}.")
+
+
+@users.command("unlock")
+@_admin_options
+@click.argument("user_id")
+@REASON_OPTION
+def users_unlock(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+    user_id: str,
+    reason: str,
+) -> None:
+    """Unlock an account locked after failed attempts."""
+    _admin_action(
+        data,
+        config,
+        terminal,
+        user,
+        password_stdin,
+        f"unlock {user_id}",
+        lambda s, session, cred: s.admin.unlock(session, cred, user_id, reason),
+    )
+    click.echo(f"Unlocked {user_id}.")
+
+
+@users.command("set-roles")
+@_admin_options
+@click.argument("user_id")
+@click.option("--role", "roles", multiple=True, required=True, help="Role; repeat for several.")
+@REASON_OPTION
+def users_set_roles(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+    user_id: str,
+    roles: tuple[str, ...],
+    reason: str,
+) -> None:
+    """Replace an account's roles."""
+    _admin_action(
+        data,
+        config,
+        terminal,
+        user,
+        password_stdin,
+        f"set the roles of {user_id} to {', '.join(roles)}",
+        lambda s, session, cred: s.admin.set_roles(session, cred, user_id, roles, reason),
+    )
+    click.echo(f"Roles of {user_id}: {', '.join(roles)}.")
+
+
+@users.command("list")
+@_admin_options
+def users_list(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+) -> None:
+    """List accounts (administrators)."""
+    from hmi.bootstrap import local_origin, open_services
+
+    origin = local_origin(terminal)
+    with explained():
+        services = open_services(data, config, origin=origin)
+    admin_id, password = _credentials(user, password_stdin, "an administrator's user ID")
+    try:
+        with explained():
+
+            async def go() -> list[Any]:
+                session = await services.identity.login(admin_id, password, origin)
+                try:
+                    services.identity.require_permission(session, "administer_users")
+                    return await services.recorder.list_users()
+                finally:
+                    await services.identity.logout(session)
+
+            accounts = run(go)
+    finally:
+        services.close()
+    click.echo(f"{'user':<16} {'name':<28} {'roles':<24} state")
+    for u in accounts:
+        state = "deactivated" if not u.active else "locked" if u.locked else "active"
+        if u.active and u.must_change_password:
+            state += ", must change password"
+        click.echo(f"{u.user_id:<16} {u.full_name:<28} {','.join(u.roles):<24} {state}")
+
+
+# -- QA queries -------------------------------------------------------------------
+
+
+def _render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=1)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return out.getvalue().rstrip("\n")
+    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [
+        min(48, max([len(c)] + [len(row[i]) for row in cells])) for i, c in enumerate(columns)
+    ]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    body = ["  ".join(v[:w].ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+@main.command()
+@DATA_OPTION
+@CONFIG_OPTION
+@TERMINAL_OPTION
+@USER_OPTION
+@STDIN_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--max-rows", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True)
+@click.argument("sql")
+def query(
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
+    fmt: str,
+    max_rows: int,
+    sql: str,
+) -> None:
+    """Run one read-only SQL query on the QA views (QA role; every query is recorded)."""
+    from hmi.bootstrap import local_origin, open_services
+    from hmi.store.qa import QaService
+
+    origin = local_origin(terminal)
+    with explained():
+        services = open_services(data, config, origin=origin)
+    user_id, password = _credentials(user, password_stdin, "a QA user's ID")
+    try:
+        with explained():
+
+            async def go() -> Any:
+                session = await services.identity.login(user_id, password, origin)
+                try:
+                    return await QaService(services).run(session, sql, max_rows=max_rows)
+                finally:
+                    await services.identity.logout(session)
+
+            result = run(go)
+    finally:
+        services.close()
+    if services.integrity is not None and not services.integrity.ok:
+        click.echo(
+            f"WARNING: record integrity check failed: {services.integrity.summary()}", err=True
+        )
+    click.echo(_render(result.columns, result.rows, fmt))
+    more = " (truncated: more rows exist; raise --max-rows)" if result.truncated else ""
+    click.echo(f"{result.row_count} row(s) in {result.elapsed_s:.3f} s{more}", err=True)
+
+
+# -- configuration and demo -------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration tools."""
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the configuration files (for editors)."""
+    from hmi.core.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@config_group.command("check")
+@click.argument("directory", type=click.Path(path_type=Path))
+def config_check(directory: Path) -> None:
+    """Validate a configuration directory; errors name file, key path and reason."""
+    from hmi.core.config import load_config
+
+    with explained():
+        cfg = load_config(directory)
+    click.echo(f"{directory}: valid ({cfg.plant.name}).")
+
+
+@main.command()
+@click.option("--reset", is_flag=True, help="Start over with a fresh demo data directory.")
+def demo(reset: bool) -> None:
+    """Run the demonstration (simulated plant, demo users, terminal UI)."""
+    click.echo(
+        "The demonstration plant and terminal UI are not built yet. What works today:\n"
+        "  hmi init --data DIR --admin ID --admin-name NAME   create a records directory\n"
+        "  hmi users ... / hmi passwd / hmi query / hmi verify --data DIR"
+    )

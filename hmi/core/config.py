@@ -1,0 +1,211 @@
+"""The plant configuration: TOML files validated by pydantic models.
+
+Errors name the file, the key path and the reason, because the person
+reading them is an engineer with the file open. Files in a configuration
+directory:
+
+* ``plant.toml``: plant identity (and, later, terminals, devices, tags);
+* ``security.toml``: password policy, lockout, sessions, signatures, roles
+  and their permissions, password hashing parameters.
+
+A missing file means its defaults. ``hmi config schema`` prints the JSON
+Schema of these models for editors.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hmi.core.errors import ConfigError
+
+ROLES = ("operator", "supervisor", "engineer", "qa", "admin")
+
+ACTIONS = (
+    "write_setpoint",
+    "capture_image",
+    "operate_equipment",
+    "acknowledge_alarm",
+    "shelve_alarm",
+    "run_procedure",
+    "approve_command",
+    "query_records",
+    "export_records",
+    "verify_records",
+    "edit_configuration",
+    "approve_configuration",
+    "administer_users",
+    "view_security_events",
+)
+"""Every permission a role may hold. Signing is part of each action's permission (SIG-4)."""
+
+DEFAULT_PERMISSIONS: dict[str, list[str]] = {
+    "operator": [
+        "write_setpoint",
+        "capture_image",
+        "operate_equipment",
+        "acknowledge_alarm",
+        "run_procedure",
+    ],
+    "supervisor": [
+        "write_setpoint",
+        "capture_image",
+        "operate_equipment",
+        "acknowledge_alarm",
+        "shelve_alarm",
+        "run_procedure",
+        "approve_command",
+        "export_records",
+    ],
+    "engineer": ["edit_configuration", "acknowledge_alarm"],
+    "qa": [
+        "query_records",
+        "export_records",
+        "verify_records",
+        "approve_configuration",
+        "view_security_events",
+    ],
+    "admin": ["administer_users", "view_security_events", "verify_records"],
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PasswordPolicy(_Model):
+    min_length: int = Field(8, ge=6, le=128)
+    require_letter: bool = True
+    require_digit: bool = True
+    expiry_days: int = Field(90, ge=0, description="0 disables expiry")
+    history: int = Field(5, ge=0, le=50, description="previous passwords that may not be reused")
+    temporary_length: int = Field(14, ge=10, le=64)
+
+
+class Argon2Params(_Model):
+    """Argon2id cost; the defaults are RFC 9106's second recommendation (argon2-cffi's own)."""
+
+    time_cost: int = Field(3, ge=1)
+    memory_kib: int = Field(65536, ge=8)
+    parallelism: int = Field(4, ge=1)
+
+
+class SessionPolicy(_Model):
+    inactivity_timeout_s: int = Field(600, ge=10)
+    warning_before_s: int = Field(60, ge=0)
+    max_session_s: int = Field(12 * 3600, ge=60)
+
+
+class SignaturePolicy(_Model):
+    signing_window_s: int = Field(
+        900, ge=0, description="password-only signing allowed this long after a full one"
+    )
+    meanings: list[str] = Field(
+        default_factory=lambda: ["authored", "performed", "reviewed", "verified", "approved"]
+    )
+    legal_statement: str = (
+        "By signing I confirm that this electronic signature is the legally binding equivalent "
+        "of my handwritten signature (21 CFR 11.100)."
+    )
+
+
+class NotifyPolicy(_Model):
+    command: list[str] = Field(
+        default_factory=list,
+        description="program run with the notification text on stdin, e.g. a mail command",
+    )
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class SecurityPolicy(_Model):
+    password: PasswordPolicy = PasswordPolicy()
+    argon2: Argon2Params = Argon2Params()
+    lockout_attempts: int = Field(3, ge=1, le=20)
+    session: SessionPolicy = SessionPolicy()
+    signature: SignaturePolicy = SignaturePolicy()
+    notify: NotifyPolicy = NotifyPolicy()
+    roles: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_PERMISSIONS))
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles_and_actions(cls, roles: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role, actions in roles.items():
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+            for action in actions:
+                if action not in ACTIONS:
+                    raise ValueError(f"role {role!r}: unknown action {action!r}")
+        return roles
+
+    def permitted(self, roles: tuple[str, ...], action: str) -> bool:
+        return any(action in self.roles.get(role, ()) for role in roles)
+
+
+class PlantInfo(_Model):
+    name: str = "Custos plant"
+    site: str = ""
+
+
+class PlantConfig(_Model):
+    plant: PlantInfo = PlantInfo()
+    security: SecurityPolicy = SecurityPolicy()
+
+    @model_validator(mode="after")
+    def _admin_can_administer(self) -> PlantConfig:
+        if "administer_users" not in self.security.roles.get("admin", []):
+            raise ValueError("security.toml: roles.admin must keep 'administer_users'")
+        return self
+
+
+_FILES = {"plant.toml": "plant", "security.toml": "security"}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+
+
+def _describe(file: Path, error: ValidationError, prefix: tuple[str, ...]) -> str:
+    lines = []
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"]]
+        if loc[: len(prefix)] == list(prefix):
+            loc = loc[len(prefix) :]
+        path = ".".join(loc) or "(top level)"
+        lines.append(f"{file}: {path}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(directory: Path | None) -> PlantConfig:
+    """Load and validate a configuration directory; ``None`` gives the built-in defaults."""
+    if directory is None:
+        return PlantConfig()
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: configuration directory not found")
+    plant_path = directory / "plant.toml"
+    security_path = directory / "security.toml"
+    plant_data = _read_toml(plant_path) if plant_path.exists() else {}
+    security_data = _read_toml(security_path) if security_path.exists() else {}
+    try:
+        security = SecurityPolicy.model_validate(security_data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(security_path, exc, ())) from exc
+    try:
+        return PlantConfig.model_validate({**plant_data, "security": security})
+    except ValidationError as exc:
+        raise ConfigError(_describe(plant_path, exc, ())) from exc
+
+
+def json_schema() -> dict[str, Any]:
+    return {
+        "plant.toml": PlantConfig.model_json_schema(),
+        "security.toml": SecurityPolicy.model_json_schema(),
+    }

@@ -1,0 +1,219 @@
+"""Account administration: every act is signed by the administrator and recorded (11.300, PWD-4).
+
+Temporary passwords are generated here and shown once to the administrator
+to hand over; they must be changed at first use, so no administrator learns
+or sets a user's working password (SIG-3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from hmi.core.errors import HmiError
+from hmi.core.esign import ESignService, SignatureRequest
+from hmi.core.identity import IdentityService, Session, check_roles, temporary_password
+from hmi.core.records import AuditEntry, Origin, Record, SecurityEntry, UserState
+
+ADMIN_PERMISSION = "administer_users"
+ADMIN_MEANING = "performed"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the signer typed: the password, and the user ID where the signing mode needs it."""
+
+    password: str
+    user_id: str | None = None
+
+
+class UserAdministration:
+    def __init__(self, identity: IdentityService, esign: ESignService) -> None:
+        self.identity = identity
+        self.esign = esign
+
+    def _admin(self, session: Session) -> UserState:
+        return self.identity.require_permission(session, ADMIN_PERMISSION).user
+
+    async def add_user(
+        self,
+        session: Session,
+        credentials: Credentials,
+        user_id: str,
+        full_name: str,
+        roles: tuple[str, ...],
+        reason: str,
+    ) -> str:
+        """Create an account; returns its temporary password (shown once)."""
+        admin = self._admin(session)
+        temporary = temporary_password(self.identity.policy)
+        request = SignatureRequest(
+            "add_user",
+            f"user:{user_id}",
+            ADMIN_MEANING,
+            reason,
+            new_value=f"{full_name.strip()}; roles={','.join(roles)}",
+        )
+        self.esign.check_request(request)
+        records = await self.identity.new_user_records(
+            user_id,
+            full_name,
+            roles,
+            temporary,
+            admin.user_id,
+            admin.full_name,
+            session.origin,
+            reason=reason,
+        )
+        await self._signed_with_ids(session, credentials, request, records)
+        return temporary
+
+    async def _signed_with_ids(
+        self,
+        session: Session,
+        credentials: Credentials,
+        request: SignatureRequest,
+        records: list[Record],
+    ) -> None:
+        signature, entry = await self.esign.sign(
+            session,
+            request,
+            credentials.password,
+            permission=ADMIN_PERMISSION,
+            user_id=credentials.user_id,
+        )
+        stamped = [
+            _with_signature(r, signature.signature_id) if isinstance(r, AuditEntry) else r
+            for r in records
+        ]
+        await self.identity.recorder.commit([entry, *stamped])
+
+    async def reset_password(
+        self, session: Session, credentials: Credentials, user_id: str, reason: str
+    ) -> str:
+        admin = self._admin(session)
+        user = await self.identity.get_existing(user_id)
+        if not user.active:
+            raise HmiError(f"{user_id} is deactivated; a deactivated account gets no password.")
+        temporary = temporary_password(self.identity.policy)
+        request = SignatureRequest("reset_password", f"user:{user_id}", ADMIN_MEANING, reason)
+        self.esign.check_request(request)
+        records = await self.identity.reset_password_records(
+            user, temporary, admin, session.origin, (), reason
+        )
+        await self._signed_with_ids(session, credentials, request, records)
+        await self.identity.forget_sessions_of(user_id, "password_reset")
+        return temporary
+
+    async def deactivate(
+        self, session: Session, credentials: Credentials, user_id: str, reason: str
+    ) -> None:
+        admin = self._admin(session)
+        user = await self.identity.get_existing(user_id)
+        if user.user_id == admin.user_id:
+            raise HmiError("Administrators cannot deactivate their own account.")
+        if not user.active:
+            raise HmiError(f"{user_id} is already deactivated.")
+        request = SignatureRequest(
+            "deactivate_user",
+            f"user:{user_id}",
+            ADMIN_MEANING,
+            reason,
+            old_value="active",
+            new_value="deactivated",
+        )
+        self.esign.check_request(request)
+        records = self.identity.state_change_records(
+            user,
+            admin,
+            session.origin,
+            "deactivate_user",
+            (("active", False), ("deactivated_at", self.identity.clock.now())),
+            "active",
+            "deactivated",
+            (),
+            reason,
+        )
+        await self._signed_with_ids(session, credentials, request, records)
+        await self.identity.forget_sessions_of(user_id, "account_deactivated")
+
+    async def unlock(
+        self, session: Session, credentials: Credentials, user_id: str, reason: str
+    ) -> None:
+        admin = self._admin(session)
+        user = await self.identity.get_existing(user_id)
+        if not user.locked:
+            raise HmiError(f"{user_id} is not locked.")
+        request = SignatureRequest(
+            "unlock_user",
+            f"user:{user_id}",
+            ADMIN_MEANING,
+            reason,
+            old_value="locked",
+            new_value="unlocked",
+        )
+        self.esign.check_request(request)
+        records = self.identity.state_change_records(
+            user,
+            admin,
+            session.origin,
+            "unlock_user",
+            (("locked", False), ("failed_attempts", 0)),
+            "locked",
+            "unlocked",
+            (),
+            reason,
+        )
+        await self._signed_with_ids(session, credentials, request, records)
+
+    async def set_roles(
+        self,
+        session: Session,
+        credentials: Credentials,
+        user_id: str,
+        roles: tuple[str, ...],
+        reason: str,
+    ) -> None:
+        admin = self._admin(session)
+        user = await self.identity.get_existing(user_id)
+        check_roles(roles)
+        if user.user_id == admin.user_id and "admin" not in roles:
+            raise HmiError("Administrators cannot remove their own admin role.")
+        old, new = ",".join(user.roles), ",".join(roles)
+        request = SignatureRequest(
+            "set_roles", f"user:{user_id}", ADMIN_MEANING, reason, old_value=old, new_value=new
+        )
+        self.esign.check_request(request)
+        records = self.identity.state_change_records(
+            user,
+            admin,
+            session.origin,
+            "set_roles",
+            (("roles", new),),
+            old,
+            new,
+            (),
+            reason,
+        )
+        await self._signed_with_ids(session, credentials, request, records)
+
+
+def _with_signature(entry: AuditEntry, signature_id: str) -> AuditEntry:
+    return replace(entry, signature_ids=(*entry.signature_ids, signature_id))
+
+
+async def create_first_admin(
+    identity: IdentityService, user_id: str, full_name: str, temporary: str, origin: Origin
+) -> None:
+    """``hmi init``: the first administrator, audited as created by the system itself."""
+    records = await identity.new_user_records(
+        user_id,
+        full_name,
+        ("admin",),
+        temporary,
+        "system",
+        "Custos (hmi init)",
+        origin,
+        reason="initial administrator",
+    )
+    records.append(SecurityEntry("data_directory_created", None, origin, actor_id="system"))
+    await identity.recorder.commit(records)
