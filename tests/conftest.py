@@ -6,34 +6,19 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from custos_testkit import (
+    ADMIN_ID,
+    ADMIN_NAME,
+    ADMIN_PASSWORD,
+    ADMIN_TEMP,
+    ORIGIN,
+    activate,
+    write_config,
+)
 
 from hmi.bootstrap import Services, init_data_dir
 from hmi.core.clock import FakeClock
 from hmi.core.identity import Session
-from hmi.core.records import Origin
-
-ADMIN_ID = "admin1"
-ADMIN_NAME = "Ada Admin"
-ADMIN_TEMP = "TempBoss123"
-ADMIN_PASSWORD = "Adm1nSecret"
-ORIGIN = Origin("T-TEST-1", "local:test")
-
-CHEAP_SECURITY = """
-lockout_attempts = 3
-[argon2]
-time_cost = 1
-memory_kib = 8
-parallelism = 1
-[password]
-history = 3
-"""
-
-
-def write_config(directory: Path, security: str = CHEAP_SECURITY, plant: str = "") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "security.toml").write_text(security)
-    (directory / "plant.toml").write_text(plant or '[plant]\nname = "Test plant"\n')
-    return directory
 
 
 @pytest.fixture
@@ -55,13 +40,6 @@ async def services(tmp_path: Path, config_dir: Path, clock: FakeClock) -> AsyncI
         yield svc
     finally:
         svc.close()
-
-
-async def activate(services: Services, user_id: str, temporary: str, password: str) -> None:
-    """First login with a temporary password, changed to ``password``."""
-    session = await services.identity.login(user_id, temporary, ORIGIN)
-    await services.identity.change_password(session, temporary, password)
-    await services.identity.logout(session)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from hmi.store.tables import CHAINED_TABLES, ChainedTable
 _SQL_ENCODING = {
     Kind.TEXT: "'s' || strlen({c})::VARCHAR || ':' || {c}",
     Kind.INT: "'i' || {c}::VARCHAR",
-    Kind.BOOL: "CASE WHEN {c} THEN 'b1' ELSE 'b0' END",
+    Kind.BOOL: "CASE WHEN {c} THEN 'b1' WHEN NOT {c} THEN 'b0' END",
     Kind.TIMESTAMP: "'t' || epoch_us({c})::VARCHAR",
     Kind.BLOB: "'x' || lower(hex({c}))",
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import write_config
+from custos_testkit import write_config
 
 from hmi.cli import main
 

@@ -1,11 +1,11 @@
-"""Electronic signatures (SIG-2, SIG-4, REC-7, REC-8): components, window, binding, manifestation."""
+"""Electronic signatures (SIG-2, SIG-4, REC-7, REC-8): components, window, binding, display."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from conftest import ORIGIN
+from custos_testkit import ORIGIN
 
 from hmi.core.errors import AuthenticationError, PermissionDenied, SignatureError
 from hmi.core.esign import SignatureRequest, SigningMode
@@ -137,7 +137,7 @@ async def test_manifestation_has_printed_name_local_time_with_offset_and_meaning
 async def test_witness_must_be_a_different_person_with_the_permission(
     services, operator, make_user
 ):
-    session, password = operator
+    _, password = operator
     sup = await make_user("sam", "Sam Supervisor", "supervisor")
     eng = await make_user("eddie", "Eddie Engineer", "engineer")
     with pytest.raises(SignatureError, match="different person"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import ADMIN_ID, ADMIN_PASSWORD, ADMIN_TEMP, ORIGIN, activate
+from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, ADMIN_TEMP, ORIGIN, activate
 
 from hmi.core.errors import (
     AuthenticationError,
@@ -106,7 +106,7 @@ async def test_failures_at_login_and_signing_count_together(services, make_user)
 
 
 async def test_lockout_runs_configured_notification_hook(tmp_path, clock):
-    from conftest import CHEAP_SECURITY, write_config
+    from custos_testkit import CHEAP_SECURITY, write_config
 
     from hmi.bootstrap import init_data_dir
 
