@@ -1,0 +1,206 @@
+"""Fixtures for the record store tests: real DuckDB files in tmp_path, no mocks.
+
+``store``       a fresh data directory from ``Store.create`` with a ``FakeClock``.
+``fill``        fills the chains (audit, e-signature, security, QA query rows) and closes
+                the store; every e-signature forces a checkpoint.
+``filled_dir``  a private copy of a filled, closed data directory (built once per session).
+``tamper``      edits the database file directly, as an attacker with file access would:
+                drops the guard triggers, then runs SQL.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from hmi.core.audit import Kind
+from hmi.core.clock import FakeClock
+from hmi.store.db import Store
+from hmi.store.tables import AUDIT, CHAINED_TABLES, ESIGNATURES, QA_QUERIES, SECURITY
+
+# Texts that would break a naive encoding: separators, the NULL marker, newlines,
+# multi-byte characters, the empty string and text that looks like an encoded field.
+TRICKY_TEXT = ("pH | 7 ~ ok: yes", "line 1\nline 2\r\n", "", "Größe µS/cm ✓ 温度", "s5:x|i3|~")
+
+DEFAULT_COUNTS = {
+    AUDIT.name: 12,
+    ESIGNATURES.name: 8,
+    SECURITY.name: 8,
+    QA_QUERIES.name: 8,
+}
+
+
+@dataclass(frozen=True)
+class Filled:
+    root: Path
+    counts: dict[str, int]
+    """Rows written per chained table (seq runs 1..count)."""
+    rows: dict[str, list[dict[str, object]]]
+    """The rows as passed to ``append`` (without seq/ts), in seq order."""
+    nullable: dict[str, set[str]]
+    """Per chained table, the columns the schema allows to be NULL."""
+
+
+def nullable_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Per chained table, the columns the schema allows to be NULL."""
+    found: dict[str, set[str]] = {name: set() for name in CHAINED_TABLES}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE is_nullable = 'YES'"
+    ).fetchall():
+        if table in found:
+            found[table].add(column)
+    return found
+
+
+def make_row(table: str, i: int, nullable: set[str]) -> dict[str, object]:
+    """Row ``i`` (1-based) of ``table``: even rows fill every column, odd rows leave the
+    nullable ones NULL; text values contain ``-`` and separator characters."""
+    spec = CHAINED_TABLES[table]
+    row: dict[str, object] = {}
+    for name, kind in spec.columns:
+        if name in ("seq", "ts"):
+            continue
+        if i % 2 == 1 and name in nullable:
+            row[name] = None
+        elif kind is Kind.INT:
+            row[name] = i * 1000 + 7
+        elif kind is Kind.TEXT:
+            row[name] = f"{name}-{i} {TRICKY_TEXT[i % len(TRICKY_TEXT)]}"
+        else:  # pragma: no cover - no chained table has other kinds yet
+            raise AssertionError(f"no test value for {kind}")
+    return row
+
+
+def fill_store(store: Store, clock: FakeClock, counts: dict[str, int] | None = None) -> Filled:
+    """Append rows to every chain, interleaved, advancing the clock between writes; then close.
+
+    Each write waits for its commit, so seq numbers follow the order below and every
+    e-signature row gets a checkpoint of its own.
+    """
+    wanted = dict(DEFAULT_COUNTS if counts is None else counts)
+    with store.reader() as cur:
+        nullable = nullable_columns(cur)
+    written: dict[str, list[dict[str, object]]] = {name: [] for name in CHAINED_TABLES}
+    order = [AUDIT.name, AUDIT.name, SECURITY.name, ESIGNATURES.name, QA_QUERIES.name]
+    step = 0
+    while any(len(written[t]) < n for t, n in wanted.items()):
+        table = order[step % len(order)]
+        step += 1
+        if len(written[table]) >= wanted.get(table, 0):
+            continue
+        row = make_row(table, len(written[table]) + 1, nullable[table])
+        clock.advance(timedelta(seconds=1, microseconds=123_457))
+        appended = store.append(table, row)
+        written[table].append(row)
+        assert appended.seq == len(written[table])
+    root = store.data_dir.root
+    store.close()
+    return Filled(root, {t: len(rows) for t, rows in written.items()}, written, nullable)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def store(data_root: Path, clock: FakeClock) -> Iterator[Store]:
+    s = Store.create(data_root, clock=clock)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def fill() -> Callable[..., Filled]:
+    """``fill(store, clock, counts=None)``: fill the chains and close the store."""
+    return fill_store
+
+
+@pytest.fixture(scope="session")
+def filled_template(tmp_path_factory: pytest.TempPathFactory) -> Filled:
+    clock = FakeClock()
+    root = tmp_path_factory.mktemp("template") / "data"
+    return fill_store(Store.create(root, clock=clock), clock)
+
+
+@pytest.fixture
+def filled(tmp_path: Path, filled_template: Filled) -> Filled:
+    """A private copy of a filled, closed data directory."""
+    root = tmp_path / "data"
+    shutil.copytree(filled_template.root, root)
+    return Filled(
+        root, dict(filled_template.counts), filled_template.rows, filled_template.nullable
+    )
+
+
+@pytest.fixture
+def filled_dir(filled: Filled) -> Path:
+    return filled.root
+
+
+def drop_guards(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every ``<table>_no_update`` / ``<table>_no_delete`` guard trigger (one commit)."""
+    con.execute("BEGIN")
+    for name, table in con.execute(
+        "SELECT trigger_name, table_name FROM duckdb_triggers() "
+        "WHERE trigger_name LIKE '%\\_no\\_update' ESCAPE '\\' "
+        "OR trigger_name LIKE '%\\_no\\_delete' ESCAPE '\\'"
+    ).fetchall():
+        con.execute(f"DROP TRIGGER {name} ON {table}")
+    con.execute("COMMIT")
+
+
+def tamper_db(
+    data_dir: Path, sql: str | Sequence[str], params: Sequence[Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Edit ``data_dir``'s database directly: drop the guard triggers, run ``sql``
+    (one statement or several, each committed on its own); returns the last result."""
+    statements = [sql] if isinstance(sql, str) else list(sql)
+    con = duckdb.connect(str(data_dir / "hmi.duckdb"))
+    try:
+        drop_guards(con)
+        result: list[tuple[Any, ...]] = []
+        for statement in statements:
+            cur = con.execute(statement, params)
+            try:
+                result = cur.fetchall()
+            except duckdb.InvalidInputException:
+                result = []
+        return result
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def tamper() -> Callable[..., list[tuple[Any, ...]]]:
+    """``tamper(data_dir, sql, params=None)``: see ``tamper_db``."""
+    return tamper_db
+
+
+def read_db(data_dir: Path, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Read the database of a closed data directory (read-only)."""
+    con = duckdb.connect(str(data_dir / "hmi.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def read() -> Callable[..., list[tuple[Any, ...]]]:
+    """``read(data_dir, sql, params=None)``: a read-only query on a closed data directory."""
+    return read_db
