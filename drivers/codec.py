@@ -143,6 +143,17 @@ def pack_registers(registers: Sequence[int]) -> bytes:
         raise ValueError(f"register values must be 16-bit unsigned numbers: {exc}") from exc
 
 
+def struct_code(fmt: Format) -> str | None:
+    """The ``struct`` code that reads this value straight from big-endian bytes, if one does.
+
+    True for unscaled numbers in big-endian byte and word order, the common
+    case, which lets a driver decode every such value of a reply in one call.
+    """
+    if fmt.dtype in ("bool", "string") or fmt.scaled or _needs_reorder(fmt):
+        return None
+    return _STRUCT[fmt.dtype][1]
+
+
 BlockDecoder = Callable[[bytes, int], bool | int | float | str]
 """Decodes the value starting at register ``index`` of a block packed by ``pack_registers``."""
 

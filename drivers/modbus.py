@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import re
+import struct
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -49,6 +50,7 @@ from drivers.codec import (
     decode,
     encode,
     pack_registers,
+    struct_code,
 )
 
 log = logging.getLogger(__name__)
@@ -207,6 +209,31 @@ class ReadBlock:
     address: int
     count: int
     points: tuple[ModbusPoint, ...]
+    layout: tuple[tuple[str, BlockDecoder, int], ...] = field(init=False, repr=False, compare=False)
+    """(point name, decoder, offset in the reply) of the points ``unpacker`` does not read."""
+    plain: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """Names of the values ``unpacker`` returns, in order."""
+    unpacker: struct.Struct | None = field(init=False, repr=False, compare=False)
+    floats: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        codes: list[str] = []
+        plain: list[str] = []
+        layout: list[tuple[str, BlockDecoder, int]] = []
+        reached = self.address
+        for p in sorted(self.points, key=lambda p: p.address):
+            code = None if self.table in BIT_TABLES else struct_code(p.fmt)
+            if code is None or p.address < reached:
+                layout.append((p.name, p.decoder, p.address - self.address))
+                continue
+            codes.append("x" * (2 * (p.address - reached)) + code)
+            plain.append(p.name)
+            reached = p.end
+        floats = tuple(p.name for p in self.points if p.dtype in ("float32", "float64"))
+        object.__setattr__(self, "layout", tuple(layout))
+        object.__setattr__(self, "plain", tuple(plain))
+        object.__setattr__(self, "unpacker", struct.Struct(">" + "".join(codes)) if codes else None)
+        object.__setattr__(self, "floats", floats)
 
 
 def plan_reads(
@@ -392,8 +419,9 @@ class ModbusDriver:
 
     async def read(self, points: Sequence[str]) -> list[Sample]:
         wanted = tuple(points)
-        for n in wanted:
-            self._point(n)
+        if wanted not in self._plans:
+            for n in wanted:
+                self._point(n)
         client = self._client
         if self._state is not LinkState.UP or client is None:
             return [self._bad(n, self._reason) for n in wanted]
@@ -522,28 +550,21 @@ class ModbusDriver:
             return {
                 p.name: Sample(p.name, None, Quality.BAD, reason, None, now) for p in block.points
             }
-        out: dict[str, Sample] = {}
+        good = Quality.GOOD
         if block.table in BIT_TABLES:
             bits = reply.bits
-            for p in block.points:
-                out[p.name] = Sample(
-                    p.name, bool(bits[p.address - block.address]), Quality.GOOD, "", None, now
-                )
-            return out
+            return {n: Sample(n, bool(bits[i]), good, "", None, now) for n, _, i in block.layout}
         data = pack_registers(reply.registers)
-        for p in block.points:
-            value = p.decoder(data, p.address - block.address)
+        values = block.unpacker.unpack_from(data) if block.unpacker is not None else ()
+        named = zip(block.plain, values, strict=True)
+        out = {n: Sample(n, v, good, "", None, now) for n, v in named}
+        for n, unpack, i in block.layout:
+            out[n] = Sample(n, unpack(data, i), good, "", None, now)
+        for name in block.floats:
+            value = out[name].value
             if isinstance(value, float) and not math.isfinite(value):
-                out[p.name] = Sample(
-                    p.name,
-                    value,
-                    Quality.BAD,
-                    f"device value is not a finite number ({value})",
-                    None,
-                    now,
-                )
-            else:
-                out[p.name] = Sample(p.name, value, Quality.GOOD, "", None, now)
+                reason = f"device value is not a finite number ({value})"
+                out[name] = Sample(name, value, Quality.BAD, reason, None, now)
         return out
 
     def _bad(self, name: str, reason: str) -> Sample:

@@ -123,6 +123,39 @@ async def test_reads_every_layout_from_spare_registers(
     ) else [value] * 2
 
 
+async def test_one_request_decodes_mixed_gapped_and_overlapping_points(plc, make_driver) -> None:
+    """Plain big-endian values are unpacked together, the rest one by one: same results."""
+    layouts = [
+        ModbusPoint("f32", "holding_register", 300, "float32"),
+        ModbusPoint("hi_word", "holding_register", 300),  # overlaps f32
+        ModbusPoint("i16", "holding_register", 303, "int16"),  # after a 1-register gap
+        ModbusPoint("scaled", "holding_register", 304, "int16", scale=0.5),
+        ModbusPoint("swapped", "holding_register", 305, "uint32", word_order="little"),
+        ModbusPoint("flag", "holding_register", 307, "bool"),
+        ModbusPoint("text", "holding_register", 308, "string", length=2),
+        ModbusPoint("f64", "holding_register", 312, "float64"),  # after a 2-register gap
+        ModbusPoint("u64", "holding_register", 314, "uint64"),  # overlaps f64
+    ]
+    registers = [0x4049, 0x0FDB, 7, 0xFFFE, 0xFFF6, 0x5678, 0x1234, 1, 0x4F4B, 0x2100]
+    registers += [0, 0, 0x3FF0, 0, 0, 0, 0, 0]
+    plc.set_raw("holding_register", 300, registers)
+    driver, _ = await make_driver(plc.port, layouts)
+    plc.store.journal.clear()
+
+    got = {s.point: s.value for s in await driver.read([p.name for p in layouts])}
+
+    assert reads(plc) == [(3, 300, 18)]
+    assert got["f32"] == pytest.approx(math.pi, rel=1e-7)
+    assert got["hi_word"] == 0x4049
+    assert got["i16"] == -2
+    assert got["scaled"] == -5.0
+    assert got["swapped"] == 0x12345678
+    assert got["flag"] is True
+    assert got["text"] == "OK!"
+    assert got["f64"] == 1.0
+    assert got["u64"] == 0  # registers 314..317
+
+
 async def test_write_coil_uses_fc5_and_returns_the_read_back(plc, make_driver) -> None:
     driver, _ = await make_driver(plc.port, SKID)
     plc.store.journal.clear()
