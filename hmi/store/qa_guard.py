@@ -221,7 +221,13 @@ def run_query(
     if max_rows < 0:
         raise ValueError("max_rows must not be negative")
     statement = check_query(cursor, sql, allowed_views)
-    timer = threading.Timer(timeout_s, cursor.interrupt) if timeout_s is not None else None
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        cursor.interrupt()
+
+    timer = threading.Timer(timeout_s, expire) if timeout_s is not None else None
     started = time.perf_counter()
     try:
         if timer is not None:
@@ -230,7 +236,7 @@ def run_query(
         columns = [str(column[0]) for column in cursor.description or ()]
         rows: list[tuple[Any, ...]] = list(cursor.fetchmany(max_rows + 1))
     except duckdb.InterruptException as exc:
-        if timer is not None and timer.finished.is_set():
+        if expired.is_set():
             message = f"The query ran longer than {timeout_s:g} s and was stopped."
         else:
             message = "The query was cancelled before it finished."
@@ -240,8 +246,7 @@ def run_query(
     finally:
         if timer is not None:
             timer.cancel()
-            if timer.is_alive():
-                timer.join()
+            timer.join()
     elapsed = time.perf_counter() - started
     truncated = len(rows) > max_rows
     rows = rows[:max_rows]
