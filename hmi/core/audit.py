@@ -56,8 +56,9 @@ def encode_field(kind: Kind, value: object) -> str:
     if value is None:
         return "~"
     if kind is Kind.TEXT:
-        text = str(value)
-        return f"s{len(text.encode('utf-8'))}:{text}"
+        if not isinstance(value, str):
+            raise TypeError(f"expected text, got {type(value).__name__}: convert it first")
+        return f"s{len(value.encode('utf-8'))}:{value}"
     if kind is Kind.INT:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"expected an int, got {type(value).__name__}")

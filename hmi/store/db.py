@@ -101,7 +101,11 @@ class WriteTx:
         if unknown:
             raise ValueError(f"{spec.name} has no column(s) {sorted(unknown)}")
         head = self._store.heads[spec.name]
-        full = dict(row)
+        full = {
+            # A str subclass (e.g. a str enum) is stored and hashed as its plain text.
+            name: str.__str__(value) if isinstance(value, str) and type(value) is not str else value
+            for name, value in row.items()
+        }
         full["seq"] = head.seq + 1
         ts = full.get("ts") or self._store.clock.now()
         assert isinstance(ts, datetime)
@@ -184,10 +188,15 @@ class Store:
         self.heads: dict[str, Head] = {}
         self._load_heads()
         self.anchors = AnchorLog(data_dir.anchors)
-        self._checkpointed_heads = heads_text(self._head_pairs())
-        row = self.write_connection.execute("SELECT max(seq) FROM checkpoints").fetchone()
-        self._checkpoint_seq = int(row[0]) if row and row[0] is not None else 0
-        self._last_checkpoint = clock.monotonic()
+        last = self.write_connection.execute(
+            "SELECT seq, heads FROM checkpoints ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        self._checkpoint_seq = int(last[0]) if last else 0
+        # Rows committed after the last checkpoint (e.g. before a crash) are vouched for by
+        # a checkpoint on the writer's first tick.
+        self._checkpointed_heads = str(last[1]) if last else ""
+        unvouched = heads_text(self._head_pairs()) != self._checkpointed_heads
+        self._last_checkpoint = clock.monotonic() - (checkpoint_interval if unvouched else 0.0)
         self._unanchored: list[Checkpoint] = []
         self._queue: queue.Queue[Any] = queue.Queue()
         self.on_anchor_failure: Callable[[Exception], None] | None = None

@@ -175,7 +175,9 @@ def verify_checkpoints(
     lines = anchors.read()
     if not anchors.path.exists() and in_db:
         report.add("anchors.log", None, f"{anchors.path} is missing")
+        return
     report.anchors = len(lines)
+    anchored: set[int] = set()
     for number, line in lines:
         try:
             anchor = Checkpoint.from_line(line)
@@ -187,6 +189,7 @@ def verify_checkpoints(
         ):
             report.add("anchors.log", anchor.seq, "anchor signature does not verify")
             continue
+        anchored.add(anchor.seq)
         stored = in_db.get(anchor.seq)
         if stored is None:
             report.add(
@@ -197,6 +200,13 @@ def verify_checkpoints(
             _check_heads(report, f"anchored checkpoint {anchor.seq}", anchor.heads, digests)
         elif stored.to_line() != anchor.to_line():
             report.add("checkpoints", anchor.seq, "checkpoint differs from its copy in anchors.log")
+    for seq in sorted(set(in_db) - anchored):
+        report.add(
+            "anchors.log",
+            seq,
+            f"checkpoint {seq} has no copy in anchors.log (line removed, or the runtime stopped "
+            "before copying it)",
+        )
 
 
 def verify_records(
