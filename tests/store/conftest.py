@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,9 @@ from hmi.store.tables import AUDIT, CHAINED_TABLES, ESIGNATURES, QA_QUERIES, SEC
 # multi-byte characters, the empty string and text that looks like an encoded field.
 TRICKY_TEXT = ("pH | 7 ~ ok: yes", "line 1\nline 2\r\n", "", "Größe µS/cm ✓ 温度", "s5:x|i3|~")
 
-DEFAULT_COUNTS = {
-    AUDIT.name: 12,
-    ESIGNATURES.name: 8,
-    SECURITY.name: 8,
-    QA_QUERIES.name: 8,
-}
+DEFAULT_AUDIT = 12
+DEFAULT_OTHERS = 8
+"""Rows per chain the fill writes by default (8 for chains registered later, too)."""
 
 
 @dataclass(frozen=True)
@@ -73,27 +70,49 @@ def make_row(table: str, i: int, nullable: set[str]) -> dict[str, object]:
             row[name] = i * 1000 + 7
         elif kind is Kind.TEXT:
             row[name] = f"{name}-{i} {TRICKY_TEXT[i % len(TRICKY_TEXT)]}"
-        else:  # pragma: no cover - no chained table has other kinds yet
-            raise AssertionError(f"no test value for {kind}")
+        elif kind is Kind.BOOL:
+            row[name] = i % 4 == 0
+        elif kind is Kind.TIMESTAMP:
+            row[name] = datetime(2025, 12, 31, tzinfo=UTC) + timedelta(hours=i, microseconds=i)
+        else:
+            row[name] = bytes([i, 0, 255, ord("|")])
     return row
 
 
-def fill_store(store: Store, clock: FakeClock, counts: dict[str, int] | None = None) -> Filled:
+def fill_store(
+    store: Store,
+    clock: FakeClock,
+    *,
+    audit: int = DEFAULT_AUDIT,
+    esignatures: int = DEFAULT_OTHERS,
+    security: int = DEFAULT_OTHERS,
+    qa: int = DEFAULT_OTHERS,
+    others: int = DEFAULT_OTHERS,
+) -> Filled:
     """Append rows to every chain, interleaved, advancing the clock between writes; then close.
 
     Each write waits for its commit, so seq numbers follow the order below and every
-    e-signature row gets a checkpoint of its own.
+    e-signature row gets a checkpoint of its own (plus one at close).
     """
-    wanted = dict(DEFAULT_COUNTS if counts is None else counts)
+    wanted = {name: others for name in CHAINED_TABLES}
+    wanted.update(
+        {
+            AUDIT.name: audit,
+            ESIGNATURES.name: esignatures,
+            SECURITY.name: security,
+            QA_QUERIES.name: qa,
+        }
+    )
     with store.reader() as cur:
         nullable = nullable_columns(cur)
     written: dict[str, list[dict[str, object]]] = {name: [] for name in CHAINED_TABLES}
     order = [AUDIT.name, AUDIT.name, SECURITY.name, ESIGNATURES.name, QA_QUERIES.name]
+    order += [name for name in CHAINED_TABLES if name not in order]
     step = 0
     while any(len(written[t]) < n for t, n in wanted.items()):
         table = order[step % len(order)]
         step += 1
-        if len(written[table]) >= wanted.get(table, 0):
+        if len(written[table]) >= wanted[table]:
             continue
         row = make_row(table, len(written[table]) + 1, nullable[table])
         clock.advance(timedelta(seconds=1, microseconds=123_457))
@@ -126,7 +145,8 @@ def store(data_root: Path, clock: FakeClock) -> Iterator[Store]:
 
 @pytest.fixture
 def fill() -> Callable[..., Filled]:
-    """``fill(store, clock, counts=None)``: fill the chains and close the store."""
+    """``fill(store, clock, audit=12, esignatures=8, security=8, qa=8)``: fill the chains
+    and close the store; returns what was written."""
     return fill_store
 
 
