@@ -21,6 +21,7 @@ import re
 import struct
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, get_args
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -214,7 +215,8 @@ class ReadBlock:
     plain: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """Names of the values ``unpacker`` returns, in order."""
     unpacker: struct.Struct | None = field(init=False, repr=False, compare=False)
-    floats: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    plain_floats: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    layout_floats: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         codes: list[str] = []
@@ -229,11 +231,14 @@ class ReadBlock:
             codes.append("x" * (2 * (p.address - reached)) + code)
             plain.append(p.name)
             reached = p.end
-        floats = tuple(p.name for p in self.points if p.dtype in ("float32", "float64"))
+        floats = {p.name for p in self.points if p.dtype in ("float32", "float64")}
         object.__setattr__(self, "layout", tuple(layout))
         object.__setattr__(self, "plain", tuple(plain))
         object.__setattr__(self, "unpacker", struct.Struct(">" + "".join(codes)) if codes else None)
-        object.__setattr__(self, "floats", floats)
+        object.__setattr__(self, "plain_floats", tuple(n for n in plain if n in floats))
+        object.__setattr__(
+            self, "layout_floats", tuple(n for n, _, _ in layout if n in floats)
+        )
 
 
 def plan_reads(
@@ -555,17 +560,27 @@ class ModbusDriver:
             bits = reply.bits
             return {n: Sample(n, bool(bits[i]), good, "", None, now) for n, _, i in block.layout}
         data = pack_registers(reply.registers)
-        values = block.unpacker.unpack_from(data) if block.unpacker is not None else ()
-        named = zip(block.plain, values, strict=True)
-        out = {n: Sample(n, v, good, "", None, now) for n, v in named}
+        out: dict[str, Sample] = {}
+        if block.unpacker is not None:
+            values = block.unpacker.unpack_from(data)
+            named = zip(block.plain, values, strict=True)
+            out = {n: Sample(n, v, good, "", None, now) for n, v in named}
+            if block.plain_floats and not math.isfinite(sum(values)):
+                self._flag_non_finite(out, block.plain_floats, now)
         for n, unpack, i in block.layout:
             out[n] = Sample(n, unpack(data, i), good, "", None, now)
-        for name in block.floats:
+        if block.layout_floats:
+            self._flag_non_finite(out, block.layout_floats, now)
+        return out
+
+    @staticmethod
+    def _flag_non_finite(out: dict[str, Sample], names: Sequence[str], now: datetime) -> None:
+        """NaN or infinity from a device is no measurement: such a sample is BAD."""
+        for name in names:
             value = out[name].value
             if isinstance(value, float) and not math.isfinite(value):
                 reason = f"device value is not a finite number ({value})"
                 out[name] = Sample(name, value, Quality.BAD, reason, None, now)
-        return out
 
     def _bad(self, name: str, reason: str) -> Sample:
         return Sample(name, None, Quality.BAD, reason)

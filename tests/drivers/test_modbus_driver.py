@@ -156,6 +156,28 @@ async def test_one_request_decodes_mixed_gapped_and_overlapping_points(plc, make
     assert got["u64"] == 0  # registers 314..317
 
 
+async def test_nan_and_infinity_from_the_device_are_bad(plc, make_driver) -> None:
+    points = [
+        ModbusPoint("plain_nan", "holding_register", 400, "float32"),
+        ModbusPoint("plain_ok", "holding_register", 402, "float32"),
+        ModbusPoint("swapped_inf", "holding_register", 404, "float32", word_order="little"),
+        ModbusPoint("swapped_ok", "holding_register", 406, "float32", word_order="little"),
+        ModbusPoint("f64_inf", "holding_register", 408, "float64"),
+    ]
+    plc.set_raw("holding_register", 400, [0x7FC0, 0, 0x3F80, 0, 0, 0x7F80, 0, 0x4000])
+    plc.set_raw("holding_register", 408, [0xFFF0, 0, 0, 0])
+    driver, _ = await make_driver(plc.port, points)
+
+    got = {s.point: s for s in await driver.read([p.name for p in points])}
+
+    assert got["plain_ok"].good and got["plain_ok"].value == 1.0
+    assert got["swapped_ok"].good and got["swapped_ok"].value == 2.0
+    assert got["plain_nan"].quality is Quality.BAD
+    assert got["plain_nan"].reason == "device value is not a finite number (nan)"
+    assert got["swapped_inf"].reason == "device value is not a finite number (inf)"
+    assert got["f64_inf"].reason == "device value is not a finite number (-inf)"
+
+
 async def test_write_coil_uses_fc5_and_returns_the_read_back(plc, make_driver) -> None:
     driver, _ = await make_driver(plc.port, SKID)
     plc.store.journal.clear()
