@@ -284,6 +284,8 @@ async def open_client(settings: OpcUaSettings, observer: Observer | None = None)
             await client.connect()
     except BaseException as exc:
         await close_client(client, s.request_timeout_s)
+        if isinstance(exc, TimeoutError):
+            raise DriverError(f"no answer within {s.connect_timeout_s} s") from exc
         if _status_code(exc) in _LOGIN_STATUS:
             raise DriverError(f"login refused for user {s.username!r}: {describe(exc)}") from exc
         raise

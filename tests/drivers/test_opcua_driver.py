@@ -266,6 +266,24 @@ async def test_anonymous_login_is_refused_where_only_users_may_connect(
     assert "BadIdentityTokenRejected" in driver.last_error
 
 
+async def test_a_pinned_server_certificate_that_does_not_match_is_refused(
+    ua_secure_server: MicroscopeServer, ua_certs: dict[str, CertPair], ua_drivers: DriverFactory
+) -> None:
+    driver = ua_drivers(
+        ua_secure_server.url,
+        security_policy=SecurityPolicy.BASIC256SHA256,
+        client_certificate=ua_certs["client"].cert,
+        client_private_key=ua_certs["client"].key,
+        server_certificate=ua_certs["client"].cert,
+        username="operator",
+        password=USERS["operator"],
+        connect_timeout_s=1.0,
+    )
+    await driver.start()
+    assert driver.link_state is LinkState.DOWN
+    assert driver.last_error == "no answer within 1.0 s"
+
+
 async def test_backoff_doubles_up_to_the_cap_while_the_server_is_unreachable(
     ua_drivers: DriverFactory,
 ) -> None:
