@@ -512,7 +512,9 @@ class OpcUaDriver:
             self._link_lost(client, describe(exc))
 
     async def _attach(self, client: Client, sub: _Sub) -> None:
+        """One asyncua subscription per ``subscribe`` call, monitored items keyed by index."""
         s = self._settings
+        self._detach(sub)
         ua_sub = await client.create_subscription(
             s.publishing_interval_ms,
             queue_maxsize=s.queue_size,
@@ -540,6 +542,9 @@ class OpcUaDriver:
                 )
             )
         results = await ua_sub.create_monitored_items(requests)
+        if client is not self._client:
+            self._detach(sub)
+            return
         failed = [
             Sample(point, None, Quality.BAD, result.name)
             for point, result in zip(sub.points, results, strict=True)
