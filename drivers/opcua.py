@@ -94,7 +94,14 @@ class OpcUaPoint:
 
 @dataclass(frozen=True)
 class OpcUaSettings:
-    """How to reach one server. ``password`` is already resolved and never shown in repr."""
+    """How to reach one server.
+
+    ``password`` is already resolved by the caller and never shown in repr.
+    ``server_certificate`` pins the server: a server presenting another
+    certificate is refused. Without it the certificate the server announces
+    in GetEndpoints is used as it is (asyncua keeps no trust list), which
+    protects against eavesdropping but not against an impostor.
+    """
 
     endpoint: str
     security_policy: SecurityPolicy = SecurityPolicy.NONE
