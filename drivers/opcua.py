@@ -1,9 +1,10 @@
 """OPC UA client driver (asyncua).
 
 Values arrive through subscriptions, so the server's change detection and
-source timestamps reach the tag table. Writes carry only the value (no
-timestamps, no status) in a Variant of the node's own DataType, because
-S7-1500, Kepware and open62541 refuse anything else. A lost link makes the
+source timestamps reach the tag table. Writes carry a Variant of the node's
+own DataType and no timestamps, because S7-1500, Kepware and open62541
+refuse timestamps and other Variant types; the status field is left out too,
+so the value is the only thing written. A lost link makes the
 driver DOWN with every subscribed point BAD; it then reconnects with capped
 exponential backoff on a fresh session and re-creates its monitored items,
 since a restarted server has forgotten the old session and subscriptions.
