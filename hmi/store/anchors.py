@@ -102,6 +102,16 @@ class AnchorLog:
         finally:
             os.close(fd)
 
+    def last_seq(self) -> int | None:
+        """The newest anchored checkpoint (0 if none); None if the last line is unreadable."""
+        lines = self.read()
+        if not lines:
+            return 0
+        try:
+            return Checkpoint.from_line(lines[-1][1]).seq
+        except (ValueError, KeyError):
+            return None
+
     def read(self) -> list[tuple[int, str]]:
         """(line number, text) of every non-empty line."""
         if not self.path.exists():

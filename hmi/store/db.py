@@ -197,9 +197,11 @@ class Store:
         self._checkpointed_heads = str(last[1]) if last else ""
         unvouched = heads_text(self._head_pairs()) != self._checkpointed_heads
         self._last_checkpoint = clock.monotonic() - (checkpoint_interval if unvouched else 0.0)
-        self._unanchored: list[Checkpoint] = []
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._unanchored: list[Checkpoint] = self._committed_but_unanchored()
         self.on_anchor_failure: Callable[[Exception], None] | None = None
+        if self._unanchored:
+            self._anchor()
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="custos-store-writer", daemon=True)
         self._closed = False
         self._thread.start()
@@ -260,6 +262,20 @@ class Store:
                 self.heads[name] = Head(0, genesis(self.keys.hmac_key, name))
             else:
                 self.heads[name] = Head(int(row[0]), bytes(row[1]))
+
+    def _committed_but_unanchored(self) -> list[Checkpoint]:
+        """Checkpoints newer than the anchor file's last line: the runtime stopped in between.
+
+        Only the tail is copied; a line missing in the middle stays a problem for verify.
+        """
+        last = self.anchors.last_seq()
+        if last is None:
+            return []
+        rows = self.write_connection.execute(
+            "SELECT seq, ts, heads, key_id, signature FROM checkpoints WHERE seq > ? ORDER BY seq",
+            [last],
+        ).fetchall()
+        return [Checkpoint(int(s), ts, str(h), str(k), bytes(sig)) for s, ts, h, k, sig in rows]
 
     def _head_pairs(self) -> dict[str, tuple[int, bytes]]:
         return {name: (h.seq, h.digest) for name, h in self.heads.items() if h.seq > 0}
