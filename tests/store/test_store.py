@@ -495,12 +495,6 @@ CRASH_BEFORE_ANCHORING = """
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify now reports a database checkpoint missing from anchors.log, but Store.open "
-    "does not copy committed-but-unanchored checkpoints to anchors.log, so a crash between "
-    "COMMIT and the anchor write leaves a directory that never verifies again",
-)
 def test_checkpoint_committed_but_not_anchored_before_a_crash_is_anchored_on_reopen(
     filled_dir: Path, clock: FakeClock
 ) -> None:

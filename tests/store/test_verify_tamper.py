@@ -228,6 +228,25 @@ def test_copy_of_a_row_with_a_new_seq_is_detected(filled: Any, tamper: Tamper, t
     assert where(report) == {(table, n + 1)}
 
 
+def test_exact_duplicate_row_is_detected(filled: Any, tamper: Tamper) -> None:
+    """The primary key is dropped by rebuilding the table, then a row is copied as it is."""
+    table = AUDIT.name
+    tamper(
+        filled.root,
+        [
+            f"CREATE TABLE rebuilt AS SELECT * FROM {table}",
+            f"DROP TABLE {table}",
+            f"ALTER TABLE rebuilt RENAME TO {table}",
+            f"INSERT INTO {table} SELECT * FROM {table} WHERE seq = 5",
+        ],
+    )
+
+    report = failed(filled.root)
+
+    assert where(report) == {(table, 5)}
+    assert "sequence number appears twice (row inserted)" in [p.message for p in report.problems]
+
+
 def test_swapped_seqs_are_detected(filled: Any, tamper: Tamper) -> None:
     table = AUDIT.name
     tamper(
