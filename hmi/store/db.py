@@ -202,6 +202,7 @@ class Store:
         if self._unanchored:
             self._anchor()
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._submit_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="custos-store-writer", daemon=True)
         self._closed = False
         self._thread.start()
@@ -283,10 +284,11 @@ class Store:
     # -- writing -----------------------------------------------------------
 
     def submit(self, fn: Callable[[WriteTx], T]) -> Future[T]:
-        if self._closed:
-            raise RecordError("The record store is closed; nothing was recorded.")
         job = _Job(fn)
-        self._queue.put(job)
+        with self._submit_lock:
+            if self._closed:
+                raise RecordError("The record store is closed; nothing was recorded.")
+            self._queue.put(job)
         return job.future
 
     def write(self, fn: Callable[[WriteTx], T], timeout: float = 30.0) -> T:
@@ -428,11 +430,18 @@ class Store:
     # -- closing -----------------------------------------------------------
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
+        with self._submit_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join(timeout=30)
+        while not self._queue.empty():
+            left = self._queue.get_nowait()
+            if isinstance(left, _Job):
+                left.future.set_exception(
+                    RecordError("The record store closed before this was recorded.")
+                )
         self.write_connection.close()
         self._con.close()
 
