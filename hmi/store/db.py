@@ -456,6 +456,9 @@ def _as_record_error(exc: Exception) -> Exception:
     if isinstance(exc, RecordError | DataDirectoryError) or not isinstance(exc, duckdb.Error):
         return exc
     text = str(exc)
-    if "No space left" in text or "disk" in text.lower():
-        return RecordError(f"The record could not be written: the disk is full ({text}).")
+    if any(s in text for s in ("No space left", "File too large", "Disk quota")):
+        return RecordError(
+            f"The record could not be written: the disk is full, so the action was not "
+            f"performed. Free space on the records disk. ({text})"
+        )
     return RecordError(f"The record could not be written: {text}")
