@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import math
 import time
 
@@ -12,7 +11,6 @@ import pytest
 from drivers.base import (
     DeviceRefused,
     Driver,
-    DriverError,
     LinkDown,
     LinkState,
     PointError,
@@ -430,14 +428,6 @@ async def test_rtu_framing_over_tcp(make_driver) -> None:
         assert (await driver.write("TEMP_SP", 30.5)).value == 30.5
 
 
-@pytest.mark.skipif(importlib.util.find_spec("serial") is not None, reason="pyserial present")
-async def test_rtu_serial_without_pyserial_refuses_to_start_clearly() -> None:
-    driver = ModbusDriver("rtu", SKID, ModbusSettings(serial=SerialSettings("/dev/ttyUSB0")))
-    with pytest.raises(DriverError, match="Modbus RTU needs pyserial"):
-        await driver.start()
-
-
-@pytest.mark.skipif(importlib.util.find_spec("serial") is None, reason="needs pyserial")
 async def test_rtu_serial_through_a_pyserial_socket_url(make_driver) -> None:
     async with BioreactorPLC(port=0, framer="rtu") as plc:
         serial = SerialSettings(f"socket://127.0.0.1:{plc.port}")
