@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
@@ -35,6 +36,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
 
 from drivers.codec import DType, Format, decode, encode, register_count
+from drivers.sim.drop_camera import DropCamera
 
 Table = Literal["coil", "discrete_input", "holding_register", "input_register"]
 BIT_TABLES: tuple[Table, ...] = ("coil", "discrete_input")
@@ -120,6 +122,8 @@ REGISTER_MAP: tuple[MapEntry, ...] = (
     _out("FEED_PUMP", 0, "Feed pump run command"),
     _out("HARVEST_VALVE", 1, "Harvest valve open command"),
     _out("AGITATOR_RUN", 2, "Agitator run command"),
+    _out("CAMERA_TRIGGER", 8, "Camera trigger: set it to take a picture; the camera writes a "
+         "PNG into its drop folder, then resets the coil (stays set without a drop folder)"),
     _di("HEATER_FAULT", 0, "Jacket heater fault; temperature drifts to ambient (20 °C)"),
     _di("PH_PROBE_FAULT", 1, "pH probe fault; PH_PV freezes at its last value"),
     _di("DO_PROBE_FAULT", 2, "DO probe fault; DO_PV freezes at its last value"),
@@ -302,6 +306,8 @@ class BioreactorPLC:
         tick: float = 0.1,
         unknown_unit: Literal["ignore", "exception"] = "ignore",
         framer: Literal["socket", "rtu"] = "socket",
+        drop_folder: Path | None = None,
+        camera_delay: float = 0.05,
     ) -> None:
         self.host = host
         self.port = port
@@ -314,6 +320,7 @@ class BioreactorPLC:
         self.framer = FramerType.RTU if framer == "rtu" else FramerType.SOCKET
         self.store = PlcStore(unit)
         self.store.on_write = self._after_write
+        self.camera = DropCamera(drop_folder, camera_delay) if drop_folder is not None else None
         self.sim_time = 0.0
         self._random = random.Random(seed)  # noqa: S311 - measurement noise, not security
         self._true: dict[str, float] = {}
@@ -454,6 +461,15 @@ class BioreactorPLC:
     def _after_write(self) -> None:
         self._interlocks()
         self._publish_status()
+        self._camera_trigger()
+
+    def _camera_trigger(self) -> None:
+        """A set CAMERA_TRIGGER takes one picture of the process values, then resets itself."""
+        if self.camera is not None and self.get("CAMERA_TRIGGER"):
+            self.camera.take(
+                lambda: {**self._true, "sim_time": self.sim_time},
+                lambda: self.set("CAMERA_TRIGGER", False),
+            )
 
     def step(self, dt: float) -> None:
         """Advance the process by ``dt`` seconds of simulated time."""
