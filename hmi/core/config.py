@@ -4,9 +4,11 @@ Errors name the file, the key path and the reason, because the person
 reading them is an engineer with the file open. Files in a configuration
 directory:
 
-* ``plant.toml``: plant identity (and, later, terminals, devices, tags);
+* ``plant.toml``: plant identity and scan classes (name → period in seconds);
 * ``security.toml``: password policy, lockout, sessions, signatures, roles
-  and their permissions, password hashing parameters.
+  and their permissions, password hashing parameters;
+* ``devices.toml`` and ``tags.toml``: the devices and their tags (see
+  ``hmi.core.plant_config`` and docs/driver-config.md).
 
 A missing file means its defaults. ``hmi config schema`` prints the JSON
 Schema of these models for editors.
@@ -14,13 +16,36 @@ Schema of these models for editors.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hmi.core.errors import ConfigError
+from hmi.core.plant_check import cross_check, load_devices_and_tags
+from hmi.core.plant_config import (
+    DEFAULT_SCAN_CLASSES,
+    DEFERRED,
+    DEVICES_FILE,
+    TAGS_FILE,
+    Device,
+    DevicesFile,
+    TagConfig,
+    TagsFile,
+)
 
 ROLES = ("operator", "supervisor", "engineer", "qa", "admin")
 
@@ -149,15 +174,65 @@ class PlantInfo(_Model):
     site: str = ""
 
 
+def _with_defaults(value: Any) -> Any:
+    """Scan classes named in plant.toml are added to (or override) the defaults."""
+    return {**DEFAULT_SCAN_CLASSES, **value} if isinstance(value, dict) else value
+
+
+def _periods(value: dict[str, float]) -> dict[str, float]:
+    for name, period in value.items():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]{0,31}", name):
+            raise ValueError(f"scan class name {name!r} must be a word (letters, digits, _ -)")
+        if not 0.01 <= period <= 3600:
+            raise ValueError(f"scan class {name!r}: period {period} s is not in 0.01..3600")
+    return value
+
+
+ScanClasses = Annotated[
+    dict[str, float],
+    BeforeValidator(_with_defaults),
+    AfterValidator(_periods),
+    Field(description="scan class name → poll period in seconds (fast, normal, slow by default)"),
+]
+
+
+def _default_scan_classes() -> dict[str, float]:
+    return dict(DEFAULT_SCAN_CLASSES)
+
+
+class PlantFile(_Model):
+    """``plant.toml`` as written (security, devices and tags have files of their own)."""
+
+    plant: PlantInfo = PlantInfo()
+    scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
+
+
 class PlantConfig(_Model):
     plant: PlantInfo = PlantInfo()
     security: SecurityPolicy = SecurityPolicy()
+    scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
+    devices: list[Device] = Field(default_factory=list)
+    tags: list[TagConfig] = Field(default_factory=list)
+    _directory: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
-    def _admin_can_administer(self) -> PlantConfig:
+    def _admin_can_administer(self, info: ValidationInfo) -> PlantConfig:
         if "administer_users" not in self.security.roles.get("admin", []):
             raise ValueError("security.toml: roles.admin must keep 'administer_users'")
+        if not (info.context and info.context.get("deferred_checks")):
+            problems = cross_check(self.devices, self.tags, self.scan_classes)
+            if problems:
+                raise ValueError("\n".join(p.render(None) for p in problems))
         return self
+
+    @property
+    def directory(self) -> Path | None:
+        """The configuration directory this was loaded from (None for built-in defaults)."""
+        return self._directory
+
+    def file(self, name: str) -> str:
+        """``name`` inside the configuration directory, as error messages show it."""
+        return str(self._directory / name) if self._directory is not None else name
 
 
 _FILES = {"plant.toml": "plant", "security.toml": "security"}
@@ -199,13 +274,31 @@ def load_config(directory: Path | None) -> PlantConfig:
     except ValidationError as exc:
         raise ConfigError(_describe(security_path, exc, ())) from exc
     try:
-        return PlantConfig.model_validate({**plant_data, "security": security})
+        plant_file = PlantFile.model_validate(plant_data)
     except ValidationError as exc:
         raise ConfigError(_describe(plant_path, exc, ())) from exc
+    devices, tags = load_devices_and_tags(directory, plant_file.scan_classes)
+    try:
+        config = PlantConfig.model_validate(
+            {
+                "plant": plant_file.plant,
+                "scan_classes": plant_file.scan_classes,
+                "security": security,
+                "devices": devices,
+                "tags": tags,
+            },
+            context=DEFERRED,
+        )
+    except ValidationError as exc:
+        raise ConfigError(_describe(plant_path, exc, ())) from exc
+    config._directory = directory
+    return config
 
 
 def json_schema() -> dict[str, Any]:
     return {
-        "plant.toml": PlantConfig.model_json_schema(),
+        "plant.toml": PlantFile.model_json_schema(),
         "security.toml": SecurityPolicy.model_json_schema(),
+        DEVICES_FILE: DevicesFile.model_json_schema(),
+        TAGS_FILE: TagsFile.model_json_schema(),
     }
