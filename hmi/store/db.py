@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 2000
-ARROW_THRESHOLD = 4
+ARROW_THRESHOLD = 6
 _ARROW_TYPES: dict[Kind, pa.DataType] = {
     Kind.TEXT: pa.string(),
     Kind.INT: pa.int64(),
@@ -89,6 +89,18 @@ class WriteTx:
         self._store = store
         self._pending: dict[str, list[dict[str, object]]] = {}
         self.checkpoint_requested = False
+        self.begun = False
+
+    def begin(self) -> None:
+        """Open the batch's transaction, once, before the first statement that needs it.
+
+        A batch that only appends to one table is flushed as a single autocommit
+        INSERT instead: it is atomic and durable on its own, and skipping BEGIN
+        and COMMIT saves two statements (each also a GIL hand-off) per commit.
+        """
+        if not self.begun:
+            self._store.write_connection.execute("BEGIN TRANSACTION")
+            self.begun = True
 
     @property
     def now(self) -> datetime:
@@ -122,6 +134,7 @@ class WriteTx:
 
     def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         """Run a statement on the writer's connection (after any buffered appends)."""
+        self.begin()
         self.flush()
         cur = self._store.write_connection.execute(sql, params)
         try:
@@ -130,30 +143,28 @@ class WriteTx:
             return []
 
     def flush(self) -> None:
+        """Insert the buffered rows: one statement per table, whatever the count.
+
+        Every INSERT costs about a millisecond in DuckDB however small, so a few
+        rows go as one multi-row VALUES statement and more as one Arrow batch,
+        inserted through the relation API (no register/unregister statements).
+        """
         con = self._store.write_connection
         for name, rows in self._pending.items():
             spec = CHAINED_TABLES[name]
-            cols = [*spec.column_names, "digest"]
-            col_list = ", ".join(cols)
             if len(rows) < ARROW_THRESHOLD:
-                placeholders = ", ".join("?" for _ in cols)
-                for row in rows:
-                    con.execute(
-                        f"INSERT INTO {name} ({col_list}) VALUES ({placeholders})",
-                        [row.get(c) for c in cols],
-                    )
+                cols = [*spec.column_names, "digest"]
+                one = "(" + ", ".join("?" for _ in cols) + ")"
+                con.execute(
+                    f"INSERT INTO {name} ({', '.join(cols)}) VALUES {', '.join([one] * len(rows))}",
+                    [row.get(c) for row in rows for c in cols],
+                )
             else:
-                kinds = [*spec.columns, ("digest", Kind.BLOB)]
+                kinds = self._store.physical_columns(spec)
                 batch = pa.table(
                     {c: pa.array([r.get(c) for r in rows], type=_ARROW_TYPES[k]) for c, k in kinds}
                 )
-                con.register("_custos_batch", batch)
-                try:
-                    con.execute(
-                        f"INSERT INTO {name} ({col_list}) SELECT {col_list} FROM _custos_batch"
-                    )
-                finally:
-                    con.unregister("_custos_batch")
+                con.from_arrow(batch).insert_into(name)
         self._pending.clear()
 
 
@@ -186,6 +197,7 @@ class Store:
         self._cursor_lock = threading.Lock()
         self.write_connection = con.cursor()
         self.heads: dict[str, Head] = {}
+        self._physical: dict[str, list[tuple[str, Kind]]] = {}
         self._load_heads()
         self.anchors = AnchorLog(data_dir.anchors)
         last = self.write_connection.execute(
@@ -278,6 +290,24 @@ class Store:
         ).fetchall()
         return [Checkpoint(int(s), ts, str(h), str(k), bytes(sig)) for s, ts, h, k, sig in rows]
 
+    def physical_columns(self, spec: ChainedTable) -> list[tuple[str, Kind]]:
+        """``spec``'s columns and ``digest`` in the table's order: insert_into is positional."""
+        cached = self._physical.get(spec.name)
+        if cached is None:
+            kinds = dict([*spec.columns, ("digest", Kind.BLOB)])
+            names = [
+                r[0]
+                for r in self.write_connection.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = ? ORDER BY ordinal_position",
+                    [spec.name],
+                ).fetchall()
+            ]
+            if sorted(names) != sorted(kinds):
+                raise RecordError(f"{spec.name} does not have the columns its spec names")
+            cached = self._physical[spec.name] = [(n, kinds[n]) for n in names]
+        return cached
+
     def _head_pairs(self) -> dict[str, tuple[int, bytes]]:
         return {name: (h.seq, h.digest) for name, h in self.heads.items() if h.seq > 0}
 
@@ -362,16 +392,19 @@ class Store:
         results: list[Any] = []
         checkpoint: Checkpoint | None = None
         try:
-            con.execute("BEGIN TRANSACTION")
             for job in batch:
                 results.append(job.fn(tx))
+            if tx.checkpoint_requested or len(tx._pending) > 1:
+                tx.begin()
             tx.flush()
             if tx.checkpoint_requested:
                 checkpoint = self._write_checkpoint(con)
-            con.execute("COMMIT")
+            if tx.begun:
+                con.execute("COMMIT")
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                con.execute("ROLLBACK")
+            if tx.begun:
+                with contextlib.suppress(Exception):
+                    con.execute("ROLLBACK")
             self.heads = saved_heads
             self._checkpoint_seq = saved_checkpoint_seq
             if len(batch) > 1:

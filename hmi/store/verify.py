@@ -11,10 +11,12 @@ checkpoints, which is what detects rows removed from the end.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -28,18 +30,42 @@ from hmi.store.keys import PUBLIC_KEY_FILE, KeyRing, public_key_id, verify_signa
 from hmi.store.tables import CHAINED_TABLES, ChainedTable
 
 _SQL_ENCODING = {
-    Kind.TEXT: "'s' || strlen({c})::VARCHAR || ':' || {c}",
-    Kind.INT: "'i' || {c}::VARCHAR",
+    Kind.TEXT: "concat('s', strlen({c}), ':', {c})",
+    Kind.INT: "concat('i', {c})",
     Kind.BOOL: "CASE WHEN {c} THEN 'b1' WHEN NOT {c} THEN 'b0' END",
-    Kind.TIMESTAMP: "'t' || epoch_us({c})::VARCHAR",
-    Kind.BLOB: "'x' || lower(hex({c}))",
+    Kind.TIMESTAMP: "concat('t', epoch_us({c}))",
+    Kind.BLOB: "concat('x', lower(hex({c})))",
 }
 
 
 def canonical_sql(table: ChainedTable) -> str:
-    """A SQL expression giving the canonical text of a row of ``table`` (see hmi.core.audit)."""
-    parts = [f"coalesce({_SQL_ENCODING[kind].format(c=name)}, '~')" for name, kind in table.columns]
-    return " || '|' || ".join(parts)
+    """A SQL expression giving the canonical text of a row of ``table`` (see hmi.core.audit).
+
+    One ``concat_ws`` builds each row's text in a single pass; a chain of ``||``
+    made an intermediate string per operator and was most of the query's cost.
+    ``concat`` skips NULLs rather than propagating them, hence the explicit test.
+    """
+    parts = [
+        f"CASE WHEN {name} IS NULL THEN '~' ELSE {_SQL_ENCODING[kind].format(c=name)} END"
+        for name, kind in table.columns
+    ]
+    return f"concat_ws('|', {', '.join(parts)})"
+
+
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 (RFC 2104) with the key schedule done once: inner and outer hash states.
+
+    ``hmac.digest`` re-derives the key pads (and, with OpenSSL 3, looks the
+    digest up) on every call; copying two prepared states is about twice as fast.
+    """
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (
+        hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+        hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+    )
 
 
 @dataclass(frozen=True)
@@ -89,26 +115,36 @@ def verify_chain(
 ) -> dict[int, bytes]:
     """Check one table; returns seq → stored digest for the checkpoint checks."""
     rows = cur.execute(
-        f"SELECT seq, digest, {canonical_sql(table)} FROM {table.name} ORDER BY seq"
+        f"SELECT seq, digest, encode({canonical_sql(table)}) FROM {table.name} ORDER BY seq"
     ).fetchall()
     report.rows[table.name] = len(rows)
     digests: dict[int, bytes] = {}
     expected = 1
     previous = genesis(hmac_key, table.name) if hmac_key is not None else b""
+    if hmac_key is not None:
+        inner, outer = _hmac_pads(hmac_key)
+        inner_copy, outer_copy = inner.copy, outer.copy
+    compare = hmac.compare_digest
     for seq, stored, canonical in rows:
-        stored = bytes(stored)
-        if seq in digests:
-            report.add(table.name, seq, "sequence number appears twice (row inserted)")
-        elif seq > expected:
-            missing = (
-                f"row {expected} is" if seq == expected + 1 else f"rows {expected}..{seq - 1} are"
-            )
-            report.add(table.name, seq, f"{missing} missing before this row (deleted)")
-        elif seq < expected:
-            report.add(table.name, seq, "sequence out of order")
+        if seq != expected:  # the common case (in order, no gap) skips every test below
+            if seq in digests:
+                report.add(table.name, seq, "sequence number appears twice (row inserted)")
+            elif seq > expected:
+                missing = (
+                    f"row {expected} is"
+                    if seq == expected + 1
+                    else f"rows {expected}..{seq - 1} are"
+                )
+                report.add(table.name, seq, f"{missing} missing before this row (deleted)")
+            else:
+                report.add(table.name, seq, "sequence out of order")
         if hmac_key is not None:
-            computed = hmac.digest(hmac_key, previous + canonical.encode("utf-8"), "sha256")
-            if not hmac.compare_digest(computed, stored):
+            h = inner_copy()
+            h.update(previous)
+            h.update(canonical)
+            o = outer_copy()
+            o.update(h.digest())
+            if not compare(o.digest(), stored):
                 report.add(
                     table.name,
                     seq,
@@ -117,7 +153,8 @@ def verify_chain(
                 )
         digests.setdefault(seq, stored)
         previous = stored
-        expected = max(expected, seq + 1)
+        if seq >= expected:
+            expected = seq + 1
     return digests
 
 
