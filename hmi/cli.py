@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -208,31 +210,55 @@ def users() -> None:
     """Manage accounts (administrators; every change is signed and audited)."""
 
 
-def _admin_action(
-    data: Path,
-    config: Path | None,
-    terminal: str | None,
-    user: str | None,
-    password_stdin: bool,
-    describe: str,
+@dataclass(frozen=True)
+class AdminArgs:
+    """The options every account command shares: where the records are, who is acting."""
+
+    data: Path
+    config: Path | None
+    terminal: str | None
+    user: str | None
+    password_stdin: bool
+
+
+def _admin_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the shared options and hand them to the command as one ``AdminArgs``."""
+
+    @functools.wraps(f)
+    def wrapper(**kwargs: Any) -> Any:
+        names = ("data", "config", "terminal", "user", "password_stdin")
+        args = AdminArgs(**{n: kwargs.pop(n) for n in names})
+        return f(args, **kwargs)
+
+    for option in (DATA_OPTION, CONFIG_OPTION, TERMINAL_OPTION, USER_OPTION, STDIN_OPTION):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _as_admin(
+    args: AdminArgs,
+    describe: str | None,
     act: Callable[[Any, Any, Any], Awaitable[T]],
+    permission: str = "administer_users",
 ) -> T:
+    """Log in as the administrator, show what is signed (if anything), act, log out."""
     from hmi.bootstrap import local_origin, open_services
     from hmi.core.useradmin import Credentials
 
-    origin = local_origin(terminal)
+    origin = local_origin(args.terminal)
     with explained():
-        services = open_services(data, config, origin=origin)
-    statement = services.config.security.signature.legal_statement
-    click.echo(f"You are signing: {describe} (meaning: performed).\n{statement}", err=True)
-    admin_id, password = _credentials(user, password_stdin, "an administrator's user ID")
+        services = open_services(args.data, args.config, origin=origin)
+    if describe is not None:
+        statement = services.config.security.signature.legal_statement
+        click.echo(f"You are signing: {describe} (meaning: performed).\n{statement}", err=True)
+    admin_id, password = _credentials(args.user, args.password_stdin, "an administrator's ID")
     try:
         with explained():
 
             async def go() -> T:
                 session = await services.identity.login(admin_id, password, origin)
                 try:
-                    services.identity.require_session(session)
+                    services.identity.require_permission(session, permission)
                     return await act(services, session, Credentials(password, admin_id))
                 finally:
                     await services.identity.logout(session)
@@ -241,12 +267,6 @@ def _admin_action(
     finally:
         services.close()
     raise AssertionError("unreachable")
-
-
-def _admin_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for option in (DATA_OPTION, CONFIG_OPTION, TERMINAL_OPTION, USER_OPTION, STDIN_OPTION):
-        f = option(f)
-    return f
 
 
 REASON_OPTION = click.option("--reason", required=True, help="Why (recorded and signed).")
@@ -259,23 +279,11 @@ REASON_OPTION = click.option("--reason", required=True, help="Why (recorded and 
 @click.option("--role", "roles", multiple=True, required=True, help="Role; repeat for several.")
 @REASON_OPTION
 def users_add(
-    data: Path,
-    config: Path | None,
-    terminal: str | None,
-    user: str | None,
-    password_stdin: bool,
-    user_id: str,
-    full_name: str,
-    roles: tuple[str, ...],
-    reason: str,
+    args: AdminArgs, user_id: str, full_name: str, roles: tuple[str, ...], reason: str
 ) -> None:
     """Add an account; prints its temporary password once."""
-    temporary = _admin_action(
-        data,
-        config,
-        terminal,
-        user,
-        password_stdin,
+    temporary = _as_admin(
+        args,
         f"add user {user_id} ({full_name}) with roles {', '.join(roles)}",
         lambda s, session, cred: s.admin.add_user(session, cred, user_id, full_name, roles, reason),
     )
@@ -289,22 +297,10 @@ def users_add(
 @_admin_options
 @click.argument("user_id")
 @REASON_OPTION
-def users_reset(
-    data: Path,
-    config: Path | None,
-    terminal: str | None,
-    user: str | None,
-    password_stdin: bool,
-    user_id: str,
-    reason: str,
-) -> None:
+def users_reset(args: AdminArgs, user_id: str, reason: str) -> None:
     """Issue a new temporary password; the user must change it at next login."""
-    temporary = _admin_action(
-        data,
-        config,
-        terminal,
-        user,
-        password_stdin,
+    temporary = _as_admin(
+        args,
         f"reset the password of {user_id}",
         lambda s, session, cred: s.admin.reset_password(session, cred, user_id, reason),
     )
@@ -315,22 +311,10 @@ def users_reset(
 @_admin_options
 @click.argument("user_id")
 @REASON_OPTION
-def users_deactivate(
-    data: Path,
-    config: Path | None,
-    terminal: str | None,
-    user: str | None,
-    password_stdin: bool,
-    user_id: str,
-    reason: str,
-) -> None:
+def users_deactivate(args: AdminArgs, user_id: str, reason: str) -> None:
     """Deactivate an account (accounts are never deleted; IDs are never reused)."""
-    _admin_action(
-        data,
-        config,
-        terminal,
-        user,
-        password_stdin,
+    _as_admin(
+        args,
         f"deactivate {user_id}",
         lambda s, session, cred: s.admin.deactivate(session, cred, user_id, reason),
     )
@@ -341,22 +325,10 @@ def users_deactivate(
 @_admin_options
 @click.argument("user_id")
 @REASON_OPTION
-def users_unlock(
-    data: Path,
-    config: Path | None,
-    terminal: str | None,
-    user: str | None,
-    password_stdin: bool,
-    user_id: str,
-    reason: str,
-) -> None:
+def users_unlock(args: AdminArgs, user_id: str, reason: str) -> None:
     """Unlock an account locked after failed attempts."""
-    _admin_action(
-        data,
-        config,
-        terminal,
-        user,
-        password_stdin,
+    _as_admin(
+        args,
         f"unlock {user_id}",
         lambda s, session, cred: s.admin.unlock(session, cred, user_id, reason),
     )
@@ -368,23 +340,10 @@ def users_unlock(
 @click.argument("user_id")
 @click.option("--role", "roles", multiple=True, required=True, help="Role; repeat for several.")
 @REASON_OPTION
-def users_set_roles(
-    data: Path,
-    config: Path | None,
-    terminal: str | None,
-    user: str | None,
-    password_stdin: bool,
-    user_id: str,
-    roles: tuple[str, ...],
-    reason: str,
-) -> None:
+def users_set_roles(args: AdminArgs, user_id: str, roles: tuple[str, ...], reason: str) -> None:
     """Replace an account's roles."""
-    _admin_action(
-        data,
-        config,
-        terminal,
-        user,
-        password_stdin,
+    _as_admin(
+        args,
         f"set the roles of {user_id} to {', '.join(roles)}",
         lambda s, session, cred: s.admin.set_roles(session, cred, user_id, roles, reason),
     )
@@ -393,34 +352,9 @@ def users_set_roles(
 
 @users.command("list")
 @_admin_options
-def users_list(
-    data: Path,
-    config: Path | None,
-    terminal: str | None,
-    user: str | None,
-    password_stdin: bool,
-) -> None:
+def users_list(args: AdminArgs) -> None:
     """List accounts (administrators)."""
-    from hmi.bootstrap import local_origin, open_services
-
-    origin = local_origin(terminal)
-    with explained():
-        services = open_services(data, config, origin=origin)
-    admin_id, password = _credentials(user, password_stdin, "an administrator's user ID")
-    try:
-        with explained():
-
-            async def go() -> list[Any]:
-                session = await services.identity.login(admin_id, password, origin)
-                try:
-                    services.identity.require_permission(session, "administer_users")
-                    return await services.recorder.list_users()
-                finally:
-                    await services.identity.logout(session)
-
-            accounts = run(go)
-    finally:
-        services.close()
+    accounts = _as_admin(args, None, lambda s, session, cred: s.recorder.list_users())
     click.echo(f"{'user':<16} {'name':<28} {'roles':<24} state")
     for u in accounts:
         state = "deactivated" if not u.active else "locked" if u.locked else "active"

@@ -104,6 +104,28 @@ class UserAdministration:
         await self.identity.forget_sessions_of(user_id, "password_reset")
         return temporary
 
+    async def _change_state(
+        self,
+        session: Session,
+        credentials: Credentials,
+        admin: UserState,
+        user: UserState,
+        action: str,
+        fields: tuple[tuple[str, object], ...],
+        old: str,
+        new: str,
+        reason: str,
+    ) -> None:
+        """Sign exactly the change (action, account, old → new) and record it with the update."""
+        request = SignatureRequest(
+            action, f"user:{user.user_id}", ADMIN_MEANING, reason, old_value=old, new_value=new
+        )
+        self.esign.check_request(request)
+        records = self.identity.state_change_records(
+            user, admin, session.origin, action, fields, old, new, (), reason
+        )
+        await self._signed_with_ids(session, credentials, request, records)
+
     async def deactivate(
         self, session: Session, credentials: Credentials, user_id: str, reason: str
     ) -> None:
@@ -113,27 +135,18 @@ class UserAdministration:
             raise HmiError("Administrators cannot deactivate their own account.")
         if not user.active:
             raise HmiError(f"{user_id} is already deactivated.")
-        request = SignatureRequest(
-            "deactivate_user",
-            f"user:{user_id}",
-            ADMIN_MEANING,
-            reason,
-            old_value="active",
-            new_value="deactivated",
-        )
-        self.esign.check_request(request)
-        records = self.identity.state_change_records(
-            user,
+        fields = (("active", False), ("deactivated_at", self.identity.clock.now()))
+        await self._change_state(
+            session,
+            credentials,
             admin,
-            session.origin,
+            user,
             "deactivate_user",
-            (("active", False), ("deactivated_at", self.identity.clock.now())),
+            fields,
             "active",
             "deactivated",
-            (),
             reason,
         )
-        await self._signed_with_ids(session, credentials, request, records)
         await self.identity.forget_sessions_of(user_id, "account_deactivated")
 
     async def unlock(
@@ -143,27 +156,10 @@ class UserAdministration:
         user = await self.identity.get_existing(user_id)
         if not user.locked:
             raise HmiError(f"{user_id} is not locked.")
-        request = SignatureRequest(
-            "unlock_user",
-            f"user:{user_id}",
-            ADMIN_MEANING,
-            reason,
-            old_value="locked",
-            new_value="unlocked",
+        fields = (("locked", False), ("failed_attempts", 0))
+        await self._change_state(
+            session, credentials, admin, user, "unlock_user", fields, "locked", "unlocked", reason
         )
-        self.esign.check_request(request)
-        records = self.identity.state_change_records(
-            user,
-            admin,
-            session.origin,
-            "unlock_user",
-            (("locked", False), ("failed_attempts", 0)),
-            "locked",
-            "unlocked",
-            (),
-            reason,
-        )
-        await self._signed_with_ids(session, credentials, request, records)
 
     async def set_roles(
         self,
@@ -179,22 +175,9 @@ class UserAdministration:
         if user.user_id == admin.user_id and "admin" not in roles:
             raise HmiError("Administrators cannot remove their own admin role.")
         old, new = ",".join(user.roles), ",".join(roles)
-        request = SignatureRequest(
-            "set_roles", f"user:{user_id}", ADMIN_MEANING, reason, old_value=old, new_value=new
+        await self._change_state(
+            session, credentials, admin, user, "set_roles", (("roles", new),), old, new, reason
         )
-        self.esign.check_request(request)
-        records = self.identity.state_change_records(
-            user,
-            admin,
-            session.origin,
-            "set_roles",
-            (("roles", new),),
-            old,
-            new,
-            (),
-            reason,
-        )
-        await self._signed_with_ids(session, credentials, request, records)
 
 
 def _with_signature(entry: AuditEntry, signature_id: str) -> AuditEntry:
