@@ -15,9 +15,10 @@ from pathlib import Path
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.config import PlantConfig, load_config
 from hmi.core.esign import ESignService
-from hmi.core.identity import IdentityService, check_new_user, check_password_rules
+from hmi.core.identity import IdentityService
+from hmi.core.passwords import check_new_user, check_password_rules
 from hmi.core.records import NotificationEntry, Origin, SecurityEntry
-from hmi.core.useradmin import UserAdministration, create_first_admin
+from hmi.core.useradmin import UserAdministration
 from hmi.notify import CommandNotifier
 from hmi.security import Argon2Hasher
 from hmi.store.anchors import AnchorLog
@@ -129,7 +130,7 @@ async def init_data_dir(
     store = Store.create(data, clock=clk)
     services = _services(store, config, clk)
     try:
-        await create_first_admin(services.identity, admin_id, admin_name, temporary, origin)
+        await services.admin.create_first_admin(admin_id, admin_name, temporary, origin)
         store.checkpoint_now()
     except Exception:
         store.close()

@@ -9,15 +9,12 @@ nothing about accounts.
 
 from __future__ import annotations
 
-import re
-import secrets
-import string
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from hmi.core.clock import Clock
-from hmi.core.config import ROLES, SecurityPolicy
+from hmi.core.config import SecurityPolicy
 from hmi.core.errors import (
     AuthenticationError,
     HmiError,
@@ -26,10 +23,10 @@ from hmi.core.errors import (
     PermissionDenied,
     SessionEnded,
 )
+from hmi.core.passwords import check_password_rules
 from hmi.core.ports import IdentityReader, Notifier, PasswordHasher, Recorder
 from hmi.core.records import (
     AuditEntry,
-    NewUser,
     NotificationEntry,
     Origin,
     PasswordSet,
@@ -48,7 +45,6 @@ SIGN_FAILED = (
     "Signature not accepted: the user ID or password is not correct, or the account may not "
     "sign. After {n} failed attempts an account is locked until an administrator unlocks it."
 )
-_USER_ID = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 
 
 @dataclass
@@ -86,51 +82,6 @@ class Session:
             self.ended_at,
             self.end_reason,
         )
-
-
-def check_password_rules(policy: SecurityPolicy, user_id: str, password: str) -> None:
-    rules = policy.password
-    problems = []
-    if len(password) < rules.min_length:
-        problems.append(f"at least {rules.min_length} characters")
-    if rules.require_letter and not any(c.isalpha() for c in password):
-        problems.append("at least one letter")
-    if rules.require_digit and not any(c.isdigit() for c in password):
-        problems.append("at least one digit")
-    if problems:
-        raise PasswordPolicyError("The password needs " + ", ".join(problems) + ".")
-    if user_id.lower() in password.lower():
-        raise PasswordPolicyError("The password may not contain the user ID.")
-
-
-def check_roles(roles: tuple[str, ...]) -> None:
-    if not roles:
-        raise HmiError("At least one role is required.")
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise HmiError(f"Unknown role(s): {', '.join(unknown)}. Roles are {', '.join(ROLES)}.")
-
-
-def check_new_user(user_id: str, full_name: str, roles: tuple[str, ...]) -> None:
-    if not _USER_ID.match(user_id):
-        raise HmiError(
-            "A user ID is 2-32 characters: lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter."
-        )
-    if not full_name.strip():
-        raise HmiError("A full name is required: it is printed with every signature.")
-    check_roles(roles)
-
-
-def temporary_password(policy: SecurityPolicy) -> str:
-    """A random password that meets the policy, for an administrator to hand over once."""
-    alphabet = string.ascii_letters + string.digits
-    while True:
-        candidate = "".join(
-            secrets.choice(alphabet) for _ in range(policy.password.temporary_length)
-        )
-        if any(c.isalpha() for c in candidate) and any(c.isdigit() for c in candidate):
-            return candidate
 
 
 class IdentityService:
@@ -375,124 +326,11 @@ class IdentityService:
 
     # -- administration (PWD-4, SIG-3): callers sign these ---------------------
 
-    async def new_user_records(
-        self,
-        user_id: str,
-        full_name: str,
-        roles: tuple[str, ...],
-        temporary: str,
-        actor_id: str,
-        actor_name: str,
-        origin: Origin,
-        signature_ids: tuple[str, ...] = (),
-        reason: str | None = None,
-    ) -> list[Record]:
-        """Records creating an account with a temporary password; IDs and names are never reused."""
-        check_new_user(user_id, full_name, roles)
-        if await self.reader.get_user(user_id) is not None:
-            raise HmiError(f"User ID {user_id} has been issued before; user IDs are never reused.")
-        if await self.reader.user_by_name(full_name.strip()) is not None:
-            raise HmiError(f"An account for {full_name.strip()!r} exists; full names are unique.")
-        check_password_rules(self.policy, user_id, temporary)
-        now = self.clock.now()
-        state = UserState(
-            user_id=user_id,
-            full_name=full_name.strip(),
-            roles=roles,
-            active=True,
-            locked=False,
-            failed_attempts=0,
-            must_change_password=True,
-            password_changed_at=now,
-            created_at=now,
-            created_by=actor_id,
-        )
-        return [
-            NewUser(state),
-            PasswordSet(user_id, await self.hasher.hash(temporary), temporary=True, set_at=now),
-            AuditEntry(
-                "add_user",
-                "done",
-                actor_id,
-                actor_name,
-                origin,
-                target=f"user:{user_id}",
-                new_value=f"{state.full_name}; roles={','.join(roles)}",
-                signature_ids=signature_ids,
-                reason=reason,
-            ),
-            SecurityEntry("user_added", user_id, origin, actor_id=actor_id),
-        ]
-
     async def get_existing(self, user_id: str) -> UserState:
         user = await self.reader.get_user(user_id)
         if user is None:
             raise HmiError(f"There is no account {user_id}.")
         return user
-
-    async def reset_password_records(
-        self,
-        user: UserState,
-        temporary: str,
-        admin: UserState,
-        origin: Origin,
-        signature_ids: tuple[str, ...],
-        reason: str,
-    ) -> list[Record]:
-        now = self.clock.now()
-        return [
-            PasswordSet(
-                user.user_id, await self.hasher.hash(temporary), temporary=True, set_at=now
-            ),
-            UserUpdate(
-                user.user_id,
-                (
-                    ("must_change_password", True),
-                    ("password_changed_at", now),
-                    ("failed_attempts", 0),
-                ),
-            ),
-            AuditEntry(
-                "reset_password",
-                "done",
-                admin.user_id,
-                admin.full_name,
-                origin,
-                target=f"user:{user.user_id}",
-                reason=reason,
-                signature_ids=signature_ids,
-            ),
-            SecurityEntry("password_reset", user.user_id, origin, actor_id=admin.user_id),
-        ]
-
-    def state_change_records(
-        self,
-        user: UserState,
-        admin: UserState,
-        origin: Origin,
-        action: str,
-        fields: tuple[tuple[str, object], ...],
-        old: str,
-        new: str,
-        signature_ids: tuple[str, ...],
-        reason: str,
-    ) -> list[Record]:
-        return [
-            UserUpdate(user.user_id, fields),
-            AuditEntry(
-                action,
-                "done",
-                admin.user_id,
-                admin.full_name,
-                origin,
-                target=f"user:{user.user_id}",
-                old_value=old,
-                new_value=new,
-                reason=reason,
-                signature_ids=signature_ids,
-            ),
-            SecurityEntry(action, user.user_id, origin, actor_id=admin.user_id),
-        ]
 
     async def forget_sessions_of(self, user_id: str, reason: str) -> None:
         for s in [s for s in self.sessions.values() if s.user_id == user_id]:

@@ -11,8 +11,23 @@ from dataclasses import dataclass, replace
 
 from hmi.core.errors import HmiError
 from hmi.core.esign import ESignService, SignatureRequest
-from hmi.core.identity import IdentityService, Session, check_roles, temporary_password
-from hmi.core.records import AuditEntry, Origin, Record, SecurityEntry, UserState
+from hmi.core.identity import IdentityService, Session
+from hmi.core.passwords import (
+    check_new_user,
+    check_password_rules,
+    check_roles,
+    temporary_password,
+)
+from hmi.core.records import (
+    AuditEntry,
+    NewUser,
+    Origin,
+    PasswordSet,
+    Record,
+    SecurityEntry,
+    UserState,
+    UserUpdate,
+)
 
 ADMIN_PERMISSION = "administer_users"
 ADMIN_MEANING = "performed"
@@ -30,6 +45,140 @@ class UserAdministration:
     def __init__(self, identity: IdentityService, esign: ESignService) -> None:
         self.identity = identity
         self.esign = esign
+
+    # -- the records each act writes ------------------------------------------
+
+    async def new_user_records(
+        self,
+        user_id: str,
+        full_name: str,
+        roles: tuple[str, ...],
+        temporary: str,
+        actor_id: str,
+        actor_name: str,
+        origin: Origin,
+        signature_ids: tuple[str, ...] = (),
+        reason: str | None = None,
+    ) -> list[Record]:
+        """Records creating an account with a temporary password; IDs and names are never reused."""
+        check_new_user(user_id, full_name, roles)
+        if await self.identity.reader.get_user(user_id) is not None:
+            raise HmiError(f"User ID {user_id} has been issued before; user IDs are never reused.")
+        if await self.identity.reader.user_by_name(full_name.strip()) is not None:
+            raise HmiError(f"An account for {full_name.strip()!r} exists; full names are unique.")
+        check_password_rules(self.identity.policy, user_id, temporary)
+        now = self.identity.clock.now()
+        state = UserState(
+            user_id=user_id,
+            full_name=full_name.strip(),
+            roles=roles,
+            active=True,
+            locked=False,
+            failed_attempts=0,
+            must_change_password=True,
+            password_changed_at=now,
+            created_at=now,
+            created_by=actor_id,
+        )
+        return [
+            NewUser(state),
+            PasswordSet(
+                user_id, await self.identity.hasher.hash(temporary), temporary=True, set_at=now
+            ),
+            AuditEntry(
+                "add_user",
+                "done",
+                actor_id,
+                actor_name,
+                origin,
+                target=f"user:{user_id}",
+                new_value=f"{state.full_name}; roles={','.join(roles)}",
+                signature_ids=signature_ids,
+                reason=reason,
+            ),
+            SecurityEntry("user_added", user_id, origin, actor_id=actor_id),
+        ]
+
+    async def reset_password_records(
+        self,
+        user: UserState,
+        temporary: str,
+        admin: UserState,
+        origin: Origin,
+        signature_ids: tuple[str, ...],
+        reason: str,
+    ) -> list[Record]:
+        now = self.identity.clock.now()
+        return [
+            PasswordSet(
+                user.user_id, await self.identity.hasher.hash(temporary), temporary=True, set_at=now
+            ),
+            UserUpdate(
+                user.user_id,
+                (
+                    ("must_change_password", True),
+                    ("password_changed_at", now),
+                    ("failed_attempts", 0),
+                ),
+            ),
+            AuditEntry(
+                "reset_password",
+                "done",
+                admin.user_id,
+                admin.full_name,
+                origin,
+                target=f"user:{user.user_id}",
+                reason=reason,
+                signature_ids=signature_ids,
+            ),
+            SecurityEntry("password_reset", user.user_id, origin, actor_id=admin.user_id),
+        ]
+
+    def state_change_records(
+        self,
+        user: UserState,
+        admin: UserState,
+        origin: Origin,
+        action: str,
+        fields: tuple[tuple[str, object], ...],
+        old: str,
+        new: str,
+        signature_ids: tuple[str, ...],
+        reason: str,
+    ) -> list[Record]:
+        return [
+            UserUpdate(user.user_id, fields),
+            AuditEntry(
+                action,
+                "done",
+                admin.user_id,
+                admin.full_name,
+                origin,
+                target=f"user:{user.user_id}",
+                old_value=old,
+                new_value=new,
+                reason=reason,
+                signature_ids=signature_ids,
+            ),
+            SecurityEntry(action, user.user_id, origin, actor_id=admin.user_id),
+        ]
+
+    async def create_first_admin(
+        self, user_id: str, full_name: str, temporary: str, origin: Origin
+    ) -> None:
+        """``hmi init``: the first administrator, audited as created by the system itself."""
+        records = await self.new_user_records(
+            user_id,
+            full_name,
+            ("admin",),
+            temporary,
+            "system",
+            "Custos (hmi init)",
+            origin,
+            reason="initial administrator",
+        )
+        records.append(SecurityEntry("data_directory_created", None, origin, actor_id="system"))
+        await self.identity.recorder.commit(records)
 
     def _admin(self, session: Session) -> UserState:
         return self.identity.require_permission(session, ADMIN_PERMISSION).user
@@ -54,7 +203,7 @@ class UserAdministration:
             new_value=f"{full_name.strip()}; roles={','.join(roles)}",
         )
         self.esign.check_request(request)
-        records = await self.identity.new_user_records(
+        records = await self.new_user_records(
             user_id,
             full_name,
             roles,
@@ -97,7 +246,7 @@ class UserAdministration:
         temporary = temporary_password(self.identity.policy)
         request = SignatureRequest("reset_password", f"user:{user_id}", ADMIN_MEANING, reason)
         self.esign.check_request(request)
-        records = await self.identity.reset_password_records(
+        records = await self.reset_password_records(
             user, temporary, admin, session.origin, (), reason
         )
         await self._signed_with_ids(session, credentials, request, records)
@@ -121,7 +270,7 @@ class UserAdministration:
             action, f"user:{user.user_id}", ADMIN_MEANING, reason, old_value=old, new_value=new
         )
         self.esign.check_request(request)
-        records = self.identity.state_change_records(
+        records = self.state_change_records(
             user, admin, session.origin, action, fields, old, new, (), reason
         )
         await self._signed_with_ids(session, credentials, request, records)
@@ -182,21 +331,3 @@ class UserAdministration:
 
 def _with_signature(entry: AuditEntry, signature_id: str) -> AuditEntry:
     return replace(entry, signature_ids=(*entry.signature_ids, signature_id))
-
-
-async def create_first_admin(
-    identity: IdentityService, user_id: str, full_name: str, temporary: str, origin: Origin
-) -> None:
-    """``hmi init``: the first administrator, audited as created by the system itself."""
-    records = await identity.new_user_records(
-        user_id,
-        full_name,
-        ("admin",),
-        temporary,
-        "system",
-        "Custos (hmi init)",
-        origin,
-        reason="initial administrator",
-    )
-    records.append(SecurityEntry("data_directory_created", None, origin, actor_id="system"))
-    await identity.recorder.commit(records)
