@@ -102,3 +102,19 @@ def register(table: ChainedTable) -> ChainedTable:
     """Add a chained table defined by a later migration (alarm journal, captures, ...)."""
     CHAINED_TABLES[table.name] = table
     return table
+
+
+# Tag history (migration 0002): one chained row per flushed batch of values; the values
+# themselves are covered by the batch's SHA-256 (hmi.store.history).
+HISTORY_BATCHES = register(
+    _chained(
+        "tag_history_batch_records",
+        "tag_history_batches",
+        ("first_time", TS),
+        ("last_time", TS),
+        ("row_count", I),
+        ("lost_values", I),
+        ("rows_sha256", Kind.BLOB),
+        ("row_hashes", Kind.BLOB),
+    )
+)

@@ -26,6 +26,7 @@ from hmi.core.errors import DataDirectoryError
 from hmi.store import migrate
 from hmi.store.anchors import AnchorLog, Checkpoint, parse_heads
 from hmi.store.datadir import DataDir
+from hmi.store.history import verify_history
 from hmi.store.keys import PUBLIC_KEY_FILE, KeyRing, public_key_id, verify_signature
 from hmi.store.tables import CHAINED_TABLES, ChainedTable
 
@@ -281,6 +282,7 @@ def verify_records(
         for t in (tables if tables is not None else CHAINED_TABLES.values())
     }
     verify_checkpoints(cur, public_key, anchors, digests, report)
+    verify_history(cur, report)  # each history batch's values against its chained SHA-256
     return report
 
 

@@ -22,8 +22,17 @@ import pytest
 
 from hmi.core.audit import Kind
 from hmi.core.clock import FakeClock
-from hmi.store.db import Store
-from hmi.store.tables import AUDIT, CHAINED_TABLES, ESIGNATURES, QA_QUERIES, SECURITY
+from hmi.core.tags import Quality, TagChange, TagScalar
+from hmi.store.db import Appended, Store
+from hmi.store.history import write_batch
+from hmi.store.tables import (
+    AUDIT,
+    CHAINED_TABLES,
+    ESIGNATURES,
+    HISTORY_BATCHES,
+    QA_QUERIES,
+    SECURITY,
+)
 
 # Texts that would break a naive encoding: separators, the NULL marker, newlines,
 # multi-byte characters, the empty string and text that looks like an encoded field.
@@ -79,6 +88,43 @@ def make_row(table: str, i: int, nullable: set[str]) -> dict[str, object]:
     return row
 
 
+def history_changes(i: int) -> list[TagChange]:
+    """The values of history batch ``i``: ``i + 1`` changes of every kind of value."""
+    at = datetime(2026, 1, 5, 7, tzinfo=UTC) + timedelta(minutes=i)
+    values: list[TagScalar | None] = [
+        20.5 + i,
+        i,
+        i % 2 == 0,
+        f"lot-{i} {TRICKY_TEXT[i % 5]}",
+        None,
+    ]
+    return [
+        TagChange(
+            f"T{k % 3}",
+            values[k % len(values)],
+            Quality.GOOD if k % 4 else Quality.UNCERTAIN,
+            None if k % 2 else at,
+            at + timedelta(microseconds=k),
+            "op1" if k == 1 else "device:plc1",
+            "" if k % 3 else TRICKY_TEXT[k % 5],
+            k == 2,
+        )
+        for k in range(i + 1)
+    ]
+
+
+def append_row(
+    store: Store, table: str, i: int, nullable: set[str]
+) -> tuple[dict[str, object], Appended]:
+    """Append row ``i`` of ``table``. A history batch row only exists with its values (verify
+    checks them against it), so it is written as the history writer writes it."""
+    if table == HISTORY_BATCHES.name:
+        changes = history_changes(i)
+        return {"row_count": len(changes)}, write_batch(store, changes)
+    row = make_row(table, i, nullable)
+    return row, store.append(table, row)
+
+
 def fill_store(
     store: Store,
     clock: FakeClock,
@@ -114,9 +160,8 @@ def fill_store(
         step += 1
         if len(written[table]) >= wanted[table]:
             continue
-        row = make_row(table, len(written[table]) + 1, nullable[table])
         clock.advance(timedelta(seconds=1, microseconds=123_457))
-        appended = store.append(table, row)
+        row, appended = append_row(store, table, len(written[table]) + 1, nullable[table])
         written[table].append(row)
         assert appended.seq == len(written[table])
     root = store.data_dir.root

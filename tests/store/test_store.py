@@ -28,11 +28,13 @@ import pytest
 
 from hmi.core.clock import FakeClock
 from hmi.core.errors import DataDirectoryError, RecordError
+from hmi.core.tags import Quality, TagChange
 from hmi.store import migrate
 from hmi.store.anchors import parse_heads
-from hmi.store.db import Store, WriteTx
+from hmi.store.db import Appended, Store, WriteTx
+from hmi.store.history import write_batch
 from hmi.store.keys import HMAC_KEY_FILE, PUBLIC_KEY_FILE, SIGNING_KEY_FILE
-from hmi.store.tables import AUDIT, CHAINED_TABLES, ESIGNATURES
+from hmi.store.tables import AUDIT, CHAINED_TABLES, ESIGNATURES, HISTORY_BATCHES
 from hmi.store.verify import verify_data_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +65,14 @@ def esig_row(n: int) -> dict[str, object]:
 
 def make_row(table: str) -> dict[str, object]:
     return esig_row(int(time.monotonic_ns())) if table == ESIGNATURES.name else ROWS[table]
+
+
+def append_one(store: Store, table: str) -> Appended:
+    """One more row of ``table``; a history batch row goes in with its values."""
+    if table == HISTORY_BATCHES.name:
+        now = store.clock.now()
+        return write_batch(store, [TagChange("T1", 1.5, Quality.GOOD, None, now, "device:plc1")])
+    return store.append(table, make_row(table))
 
 
 def assert_verifies(root: Path) -> None:
@@ -265,7 +275,7 @@ def test_store_reopens_with_heads_continuing(
     clock.advance(timedelta(hours=1))
     with Store.open(filled.root, clock=clock) as reopened:
         assert {n: (h.seq, h.digest) for n, h in reopened.heads.items()} == heads
-        appended = {name: reopened.append(name, make_row(name)).seq for name in CHAINED_TABLES}
+        appended = {name: append_one(reopened, name).seq for name in CHAINED_TABLES}
     assert appended == {name: filled.counts[name] + 1 for name in CHAINED_TABLES}
 
     report = verify_data_dir(filled.root)
