@@ -469,3 +469,96 @@ def demo(reset: bool) -> None:
         "  hmi init --data DIR --admin ID --admin-name NAME   create a records directory\n"
         "  hmi users ... / hmi passwd / hmi query / hmi verify --data DIR"
     )
+
+
+# -- devices: simulated plant and OPC UA browsing ------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--modbus-port",
+    type=click.IntRange(0, 65535),
+    default=15020,
+    show_default=True,
+    help="Port of the simulated PLC (Modbus TCP); 0 picks a free port.",
+)
+@click.option(
+    "--opcua-port",
+    type=click.IntRange(0, 65535),
+    default=14840,
+    show_default=True,
+    help="Port of the simulated microscope (OPC UA); 0 picks a free port.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
+def sim(modbus_port: int, opcua_port: int, seconds: float | None) -> None:
+    """Run the simulated plant on 127.0.0.1: a bioreactor PLC and a microscope.
+
+    Prints one line per server once both listen (`modbus tcp://127.0.0.1:PORT
+    unit 1`, `opcua opc.tcp://127.0.0.1:PORT`); config/demo expects the
+    default ports.
+    """
+    import contextlib
+    import signal
+
+    from drivers.sim.microscope import MicroscopeServer
+    from drivers.sim.plc import BioreactorPLC
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        plc = BioreactorPLC("127.0.0.1", modbus_port, 1, noise=0.02, realtime=True)
+        mic = MicroscopeServer("127.0.0.1", opcua_port)
+        try:
+            await plc.start()
+        except OSError as exc:
+            fail(f"cannot listen on 127.0.0.1:{modbus_port} (Modbus): {exc.strerror or exc}", 1)
+        try:
+            try:
+                await mic.start()
+            except OSError as exc:
+                fail(f"cannot listen on 127.0.0.1:{opcua_port} (OPC UA): {exc.strerror or exc}", 1)
+            click.echo(f"modbus tcp://127.0.0.1:{plc.port} unit {plc.unit}")
+            click.echo(f"opcua {mic.url}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+        finally:
+            await mic.stop()
+            await plc.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+@main.command()
+@click.argument("url")
+@click.option("--depth", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--user", "username", help="Log in as this user (else anonymously).")
+@click.option("--password-env", help="Environment variable holding the user's password.")
+def browse(url: str, depth: int, username: str | None, password_env: str | None) -> None:
+    """List the objects, variables and methods of an OPC UA server (for tag addresses)."""
+    import os
+
+    from drivers.opcua import OpcUaSettings, describe, format_browse
+    from drivers.opcua import browse as browse_server
+
+    password: str | None = None
+    if username is not None and password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            fail(f"environment variable {password_env} (--password-env) is not set.")
+    elif username is not None:
+        password = read_secret("Password", from_stdin=False, option="--password-env")
+    elif password_env is not None:
+        fail("--password-env needs --user.")
+    settings = OpcUaSettings(url, username=username, password=password)
+    try:
+        entries = run(lambda: browse_server(url, depth=depth, settings=settings))
+    except Exception as exc:
+        fail(f"cannot browse {url}: {describe(exc)}", 1)
+    click.echo(format_browse(entries), nl=False)
