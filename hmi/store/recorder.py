@@ -24,7 +24,8 @@ from hmi.core.records import (
     UserState,
     UserUpdate,
 )
-from hmi.store.db import Store, WriteTx
+from hmi.store.db import Store
+from hmi.store.writetx import WriteTx
 from hmi.store.tables import AUDIT, ESIGNATURES, QA_QUERIES, SECURITY
 
 _UPDATABLE = {

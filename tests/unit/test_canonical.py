@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hmi.core.audit import Kind, canonical_row
-from hmi.store.db import _ARROW_TYPES
+from hmi.store.writetx import _ARROW_TYPES
 from hmi.store.tables import ChainedTable
 from hmi.store.verify import canonical_sql
 
