@@ -76,7 +76,12 @@ def check_integrity(services: Services, origin: Origin) -> VerifyReport:
     """The start-up check: verify every chain; a failure is recorded and notified."""
     store = services.store
     with store.reader() as cur:
-        report = verify_records(cur, store.data_dir.keys, AnchorLog(store.data_dir.anchors))
+        report = verify_records(
+            cur,
+            store.data_dir.keys,
+            AnchorLog(store.data_dir.anchors),
+            images=store.data_dir.images,
+        )
     services.integrity = report
     if not report.ok:
         first = "; ".join(str(p) for p in report.problems[:5])

@@ -118,3 +118,27 @@ HISTORY_BATCHES = register(
         ("row_hashes", Kind.BLOB),
     )
 )
+
+
+# Camera captures (migration 0003): the image itself is a write-once file named by its
+# SHA-256 (hmi.records.images); the row's sha256 and size tie the file to the chain.
+CAPTURES = register(
+    _chained(
+        "capture_records",
+        "captures",
+        ("camera", T),
+        ("camera_time", TS),
+        ("sha256", Kind.BLOB),
+        ("size", I),
+        ("format", T),
+        ("width", I),
+        ("height", I),
+        ("settings", T),
+        ("actor_id", T),
+        ("actor_name", T),
+        ("terminal_id", T),
+        ("signature_ids", T),
+        ("run_id", T),
+        ("step", T),
+    )
+)

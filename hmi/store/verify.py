@@ -29,6 +29,7 @@ from hmi.store.datadir import DataDir
 from hmi.store.history import verify_history
 from hmi.store.keys import PUBLIC_KEY_FILE, KeyRing, public_key_id, verify_signature
 from hmi.store.tables import CHAINED_TABLES, ChainedTable
+from hmi.store.verify_images import verify_images
 
 _SQL_ENCODING = {
     Kind.TEXT: "concat('s', strlen({c}), ':', {c})",
@@ -87,6 +88,10 @@ class VerifyReport:
     checkpoints: int = 0
     anchors: int = 0
     last_checkpoint: Checkpoint | None = None
+    images: int | None = None
+    """Image files that match their capture records; None when image files were not checked."""
+    notes: list[str] = field(default_factory=list)
+    """Findings that do not make the records invalid (e.g. an image file no capture names)."""
 
     @property
     def ok(self) -> bool:
@@ -95,11 +100,18 @@ class VerifyReport:
     def add(self, table: str, seq: int | None, message: str) -> None:
         self.problems.append(Problem(table, seq, message))
 
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
     def summary(self) -> str:
         total = sum(self.rows.values())
         tables = len(self.rows)
         cp = self.last_checkpoint
         anchor = f", last checkpoint {cp.seq} at {cp.ts.isoformat()}" if cp else ""
+        if self.images is not None:
+            anchor += f"; {self.images} image files match their records"
+        if self.notes:
+            anchor += f"; {len(self.notes)} note(s)"
         if self.ok:
             return (
                 f"OK: {total} records in {tables} chains, {self.checkpoints} signed checkpoints, "
@@ -252,8 +264,13 @@ def verify_records(
     keys_dir: Path,
     anchors: AnchorLog,
     tables: Iterable[ChainedTable] | None = None,
+    images: Path | None = None,
 ) -> VerifyReport:
-    """Check every chain, checkpoint and anchor readable through ``cur``."""
+    """Check every chain, checkpoint and anchor readable through ``cur``.
+
+    With ``images`` (the data directory's images folder) every capture's image
+    file is checked against its record too.
+    """
     report = VerifyReport()
     hmac_key: bytes | None = None
     public_key: Ed25519PublicKey | None = None
@@ -283,6 +300,8 @@ def verify_records(
     }
     verify_checkpoints(cur, public_key, anchors, digests, report)
     verify_history(cur, report)  # each history batch's values against its chained SHA-256
+    if images is not None:
+        verify_images(cur, images, report)  # each capture's image file against its record
     return report
 
 
@@ -295,6 +314,8 @@ def verify_data_dir(root: Path) -> VerifyReport:
     con = _open_connection(data_dir.database, read_only=True)
     try:
         migrate.check_not_newer(con)
-        return verify_records(con, data_dir.keys, AnchorLog(data_dir.anchors))
+        return verify_records(
+            con, data_dir.keys, AnchorLog(data_dir.anchors), images=data_dir.images
+        )
     finally:
         con.close()

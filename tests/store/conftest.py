@@ -23,10 +23,12 @@ import pytest
 from hmi.core.audit import Kind
 from hmi.core.clock import FakeClock
 from hmi.core.tags import Quality, TagChange, TagScalar
+from hmi.records.images import ImageStore
 from hmi.store.db import Appended, Store
 from hmi.store.history import write_batch
 from hmi.store.tables import (
     AUDIT,
+    CAPTURES,
     CHAINED_TABLES,
     ESIGNATURES,
     HISTORY_BATCHES,
@@ -113,6 +115,12 @@ def history_changes(i: int) -> list[TagChange]:
     ]
 
 
+def stored_image_fields(store: Store, i: int) -> dict[str, object]:
+    """``sha256`` and ``size`` of an image file stored for capture row ``i``."""
+    stored = ImageStore(store.data_dir.images).put(f"fill image {i}".encode(), "png")
+    return {"sha256": bytes.fromhex(stored.sha256), "size": stored.size}
+
+
 def append_row(
     store: Store, table: str, i: int, nullable: set[str]
 ) -> tuple[dict[str, object], Appended]:
@@ -122,6 +130,8 @@ def append_row(
         changes = history_changes(i)
         return {"row_count": len(changes)}, write_batch(store, changes)
     row = make_row(table, i, nullable)
+    if table == CAPTURES.name:  # verify checks the image file each capture row names
+        row.update(stored_image_fields(store, i))
     return row, store.append(table, row)
 
 

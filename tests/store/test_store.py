@@ -29,12 +29,13 @@ import pytest
 from hmi.core.clock import FakeClock
 from hmi.core.errors import DataDirectoryError, RecordError
 from hmi.core.tags import Quality, TagChange
+from hmi.records.images import ImageStore
 from hmi.store import migrate
 from hmi.store.anchors import parse_heads
 from hmi.store.db import Appended, Store, WriteTx
 from hmi.store.history import write_batch
 from hmi.store.keys import HMAC_KEY_FILE, PUBLIC_KEY_FILE, SIGNING_KEY_FILE
-from hmi.store.tables import AUDIT, CHAINED_TABLES, ESIGNATURES, HISTORY_BATCHES
+from hmi.store.tables import AUDIT, CAPTURES, CHAINED_TABLES, ESIGNATURES, HISTORY_BATCHES
 from hmi.store.verify import verify_data_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,11 @@ def append_one(store: Store, table: str) -> Appended:
     if table == HISTORY_BATCHES.name:
         now = store.clock.now()
         return write_batch(store, [TagChange("T1", 1.5, Quality.GOOD, None, now, "device:plc1")])
+    if table == CAPTURES.name:
+        stored = ImageStore(store.data_dir.images).put(b"image of the reopened store", "png")
+        fields = {"camera": "cam", "format": "png", "width": 1, "height": 1, "settings": "{}"}
+        row = {**fields, "sha256": bytes.fromhex(stored.sha256), "size": stored.size}
+        return store.append(table, row)
     return store.append(table, make_row(table))
 
 
