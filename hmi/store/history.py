@@ -168,6 +168,12 @@ class HistoryWriter:
         if self._losses:
             log.error("history closed with %d value(s) not recorded", self.stats.lost)
 
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- the flusher thread -----------------------------------------------------------
 
     def _add_loss(self, tag: str, count: int, first: datetime, last: datetime, cause: str) -> None:
