@@ -474,6 +474,13 @@ def demo(reset: bool) -> None:
 # -- devices: simulated plant and OPC UA browsing ------------------------------------------
 
 
+def _why(exc: BaseException) -> str:
+    """A bind failure in a few words: pymodbus reports it as a bare RuntimeError."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return "the port is in use or cannot be bound" if isinstance(exc, RuntimeError) else str(exc)
+
+
 @main.command()
 @click.option(
     "--modbus-port",
@@ -516,13 +523,13 @@ def sim(modbus_port: int, opcua_port: int, seconds: float | None) -> None:
         mic = MicroscopeServer("127.0.0.1", opcua_port)
         try:
             await plc.start()
-        except OSError as exc:
-            fail(f"cannot listen on 127.0.0.1:{modbus_port} (Modbus): {exc.strerror or exc}", 1)
+        except (OSError, RuntimeError) as exc:
+            fail(f"cannot listen on 127.0.0.1:{modbus_port} (Modbus): {_why(exc)}", 1)
         try:
             try:
                 await mic.start()
-            except OSError as exc:
-                fail(f"cannot listen on 127.0.0.1:{opcua_port} (OPC UA): {exc.strerror or exc}", 1)
+            except (OSError, RuntimeError) as exc:
+                fail(f"cannot listen on 127.0.0.1:{opcua_port} (OPC UA): {_why(exc)}", 1)
             click.echo(f"modbus tcp://127.0.0.1:{plc.port} unit {plc.unit}")
             click.echo(f"opcua {mic.url}")
             with contextlib.suppress(TimeoutError):
