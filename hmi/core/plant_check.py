@@ -58,10 +58,11 @@ _NOT_IN_FILES = (
 
 def _modbus_tag(tag: TagConfig, device: ModbusDevice) -> KeyProblems:
     try:
-        table, address = parse_address(tag.address)
+        table, _ = parse_address(tag.address)
     except ValueError as exc:
         return [("address", str(exc))]
-    where = f"{tag.address!r} is a {table.replace('_', ' ')}"
+    kind = table.replace("_", " ")
+    where = f"{tag.address!r} is {'an' if kind.startswith('i') else 'a'} {kind}"
     if table in BIT_TABLES and tag.type != "bool":
         count = register_count(tag.type) if tag.type != "string" else 0
         size = f"{count} registers" if count > 1 else "a register" if count else "a length"
@@ -72,14 +73,20 @@ def _modbus_tag(tag: TagConfig, device: ModbusDevice) -> KeyProblems:
     if tag.writable and table in _READ_ONLY:
         why = f"{where}, which cannot be written; writable tags need a coil or holding register"
         return [("writable", why)]
-    byte_order = tag.byte_order or device.byte_order
-    word_order = tag.word_order or device.word_order
     try:
-        ModbusPoint(tag.name, table, address, tag.type, byte_order, word_order,
-                    tag.scale, tag.offset, tag.length, tag.writable)  # fmt: skip
+        modbus_point(tag, device)
     except ValueError as exc:
         return [("address", str(exc))]
     return []
+
+
+def modbus_point(tag: TagConfig, device: ModbusDevice) -> ModbusPoint:
+    """The driver point of a Modbus tag (ValueError if the address or type cannot be one)."""
+    table, address = parse_address(tag.address)
+    byte_order = tag.byte_order or device.byte_order
+    word_order = tag.word_order or device.word_order
+    return ModbusPoint(tag.name, table, address, tag.type, byte_order, word_order,
+                       tag.scale, tag.offset, tag.length, tag.writable)  # fmt: skip
 
 
 def _opcua_tag(tag: TagConfig) -> KeyProblems:
@@ -207,6 +214,12 @@ def _resolve(device: Device, where: str, directory: Path, out: list[Problem]) ->
     return device.model_copy(update=update)
 
 
+def _position(problem: Problem) -> tuple[bool, int]:
+    """Devices before tags, then in file order, so messages read like the files."""
+    entry = re.match(r"\w+\[(\d+)\]", problem.key)
+    return problem.file != DEVICES_FILE, int(entry.group(1)) if entry else -1
+
+
 def load_devices_and_tags(
     directory: Path, scan_classes: Mapping[str, float]
 ) -> tuple[list[Device], list[TagConfig]]:
@@ -247,6 +260,6 @@ def load_devices_and_tags(
         broken_devices=broken, tag_indexes=t_index, device_indexes=d_index,
     )  # fmt: skip
     if problems:
-        ordered = sorted(problems, key=lambda p: p.file != DEVICES_FILE)
+        ordered = sorted(problems, key=_position)
         raise ConfigError("\n".join(p.render(directory) for p in ordered))
     return devices, tags

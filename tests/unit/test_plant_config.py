@@ -148,7 +148,7 @@ def test_a_value_that_runs_past_the_address_space_or_a_read_only_table(tmp_path:
     tags += tag("NAME", "PLC1", "hr:10", "string")
     lines = problems(write(tmp_path, tags=tags))
     assert "tag[0] (END).address: point 'END': address 65535 is outside 0..65535" in lines[0]
-    assert "tag[1] (PV).writable: 'ir:0' is a input register, which cannot be written" in lines[1]
+    assert "tag[1] (PV).writable: 'ir:0' is an input register, which cannot be written" in lines[1]
     assert "tag[2] (NAME).length: a Modbus string needs length" in lines[2]
 
 
