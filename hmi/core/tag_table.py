@@ -35,7 +35,7 @@ WAITING = "waiting for initial data"
 _QUALITY = {DriverQuality.GOOD: Quality.GOOD, DriverQuality.UNCERTAIN: Quality.UNCERTAIN,
             DriverQuality.BAD: Quality.BAD}  # fmt: skip
 
-ChangeCallback = Callable[[TagChange], None]
+ChangeCallback = Callable[[TagChange], object]
 Attribute = Callable[[TagChange], TagChange]
 """Rewrites a logged change's actor (see ``WriteAttribution.attribute``)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from hmi.core.records import (
@@ -25,8 +26,8 @@ from hmi.core.records import (
     UserUpdate,
 )
 from hmi.store.db import Store
-from hmi.store.writetx import WriteTx
 from hmi.store.tables import AUDIT, ESIGNATURES, QA_QUERIES, SECURITY
+from hmi.store.writetx import WriteTx
 
 _UPDATABLE = {
     "full_name",
@@ -222,6 +223,11 @@ class StoreRecorder:
 
     def commit_now(self, records: Sequence[Record]) -> list[object]:
         return self.store.write(lambda tx: [_apply(tx, r) for r in records])
+
+    def commit_soon(self, records: Sequence[Record]) -> Future[list[object]]:
+        """Queue ``records`` without waiting (from the scan path, which must never block)."""
+        batch = list(records)
+        return self.store.submit(lambda tx: [_apply(tx, r) for r in batch])
 
     async def commit(self, records: Sequence[Record]) -> list[object]:
         batch = list(records)

@@ -1,0 +1,174 @@
+"""The runtime: starts and stops everything in order; no UI.
+
+Order matters for the records: the store opens and verifies itself first (a
+broken chain is recorded before anything else happens), then history and
+attribution are attached to the tag table, and only then do the drivers
+start, so no value from a device is ever seen before it can be recorded.
+Stopping reverses it: drivers stop, history flushes, the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hmi.bootstrap import Services, open_services
+from hmi.core.attribution import WriteAttribution
+from hmi.core.clock import Clock, SystemClock
+from hmi.core.identity import Session
+from hmi.core.records import AuditEntry, Origin, SecurityEntry
+from hmi.core.scanner import LinkEvent
+from hmi.core.tags import TagChange
+from hmi.plant import Plant, build_plant
+from hmi.store.history import HistoryWriter, Loss
+
+log = logging.getLogger(__name__)
+
+SESSION_CHECK_S = 1.0
+
+
+def runtime_origin() -> Origin:
+    return Origin("runtime", f"host:{socket.gethostname()}")
+
+
+@dataclass
+class RuntimeEvents:
+    """Callbacks a front end may set to show what the runtime noticed."""
+
+    on_link: Callable[[LinkEvent], None] | None = None
+    on_session_warning: Callable[[Session], None] | None = None
+    on_session_ended: Callable[[Session], None] | None = None
+
+
+class Runtime:
+    def __init__(
+        self,
+        data: Path,
+        config_dir: Path | None,
+        *,
+        clock: Clock | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.data = data
+        self.config_dir = config_dir
+        self.clock = clock or SystemClock()
+        self.environ = environ
+        self.origin = runtime_origin()
+        self.events = RuntimeEvents()
+        self.services: Services | None = None
+        self.plant: Plant | None = None
+        self.history: HistoryWriter | None = None
+        self.attribution: WriteAttribution | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        services = await asyncio.to_thread(
+            open_services, self.data, self.config_dir, clock=self.clock, origin=self.origin
+        )
+        self.services = services
+        try:
+            plant = build_plant(
+                services.config, clock=self.clock, environ=self.environ, on_link=self._on_link
+            )
+            writable = [t.name for t in services.config.tags if t.writable]
+            self.attribution = WriteAttribution(
+                writable, clock=self.clock, on_unattributed=self._on_unattributed
+            )
+            self.history = HistoryWriter(services.store, on_loss=self._on_history_loss)
+            plant.table.attribute = self.attribution.attribute
+            plant.table.subscribe(self.history.record)
+            self.plant = plant
+            services.recorder.commit_soon(
+                [SecurityEntry("runtime_started", None, self.origin, actor_id="system")]
+            )
+            await plant.start()
+            self._tasks.append(asyncio.create_task(self._watch_sessions(), name="sessions"))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.plant is not None:
+            await self.plant.stop()
+            self.plant = None
+        if self.history is not None:
+            await asyncio.to_thread(self.history.close)
+            self.history = None
+        if self.services is not None:
+            for session in list(self.services.identity.sessions.values()):
+                await self.services.identity.end_session(session, "runtime_stopped")
+            await self.services.recorder.commit(
+                [SecurityEntry("runtime_stopped", None, self.origin, actor_id="system")]
+            )
+            await asyncio.to_thread(self.services.close)
+            self.services = None
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- what the runtime records on its own ---------------------------------------------
+
+    def _record(self, entry: AuditEntry) -> None:
+        if self.services is not None:
+            self.services.recorder.commit_soon([entry])
+
+    def _on_link(self, event: LinkEvent) -> None:
+        self._record(
+            AuditEntry(
+                f"device_link_{event.state.value.lower()}",
+                "done",
+                "system",
+                "Custos runtime",
+                self.origin,
+                target=f"device:{event.device}",
+                detail=event.reason or None,
+            )
+        )
+        if self.events.on_link is not None:
+            self.events.on_link(event)
+
+    def _on_unattributed(self, change: TagChange) -> None:
+        """A writable tag changed at the device without a command from this system."""
+        self._record(
+            AuditEntry(
+                "unattributed_change",
+                "done",
+                change.actor,
+                None,
+                self.origin,
+                target=change.tag,
+                new_value=None if change.value is None else str(change.value),
+                detail="changed at the device, not by a command of this system",
+            )
+        )
+
+    def _on_history_loss(self, losses: list[Loss]) -> None:
+        log.error("tag history fell behind: %s", losses)
+
+    async def _watch_sessions(self) -> None:
+        """Inactivity warnings and automatic logout (SUP-10); supervision goes on."""
+        assert self.services is not None
+        identity = self.services.identity
+        while True:
+            await asyncio.sleep(SESSION_CHECK_S)
+            for session in identity.sessions_to_warn():
+                if self.events.on_session_warning is not None:
+                    self.events.on_session_warning(session)
+            for session in await identity.expire_sessions():
+                if self.events.on_session_ended is not None:
+                    self.events.on_session_ended(session)
