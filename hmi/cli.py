@@ -460,15 +460,58 @@ def config_check(directory: Path) -> None:
     click.echo(f"{directory}: valid ({cfg.plant.name}).")
 
 
+def _tag_lines(runtime: Any) -> list[str]:
+    table = runtime.plant.table
+    lines = [f"{'tag':<26} {'value':>12} {'units':<6} {'quality':<9} reason"]
+    for name, value in sorted(table.snapshot().items()):
+        d = table.definition(name)
+        shown = value.value
+        text = f"{shown:.3f}" if isinstance(shown, float) else "" if shown is None else str(shown)
+        lines.append(
+            f"{name:<26} {text[:12]:>12} {(d.units or '')[:6]:<6} {value.quality.value:<9} "
+            f"{value.reason[:40]}"
+        )
+    return lines
+
+
 @main.command()
 @click.option("--reset", is_flag=True, help="Start over with a fresh demo data directory.")
-def demo(reset: bool) -> None:
-    """Run the demonstration (simulated plant, demo users, terminal UI)."""
-    click.echo(
-        "The demonstration plant and terminal UI are not built yet. What works today:\n"
-        "  hmi init --data DIR --admin ID --admin-name NAME   create a records directory\n"
-        "  hmi users ... / hmi passwd / hmi query / hmi verify --data DIR"
-    )
+@click.option("--seconds", type=float, default=None, help="Stop after this many seconds.")
+@click.option(
+    "--data", type=click.Path(path_type=Path), default=Path("demo-data"), show_default=True
+)
+def demo(reset: bool, seconds: float | None, data: Path) -> None:
+    """Run the demonstration: simulated plant, demo users, runtime, live values.
+
+    The terminal UI is not built yet; until it is, the live tag values are
+    printed as text every two seconds (Ctrl-C stops).
+    """
+    import contextlib
+    import logging
+
+    from hmi.demo import DEMO_USERS, MODBUS_PORT, OPCUA_PORT, demo_config_dir, run_demo
+
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+
+    def ready(runtime: Any, created: bool) -> None:
+        state = "created" if created else "reused (hmi demo --reset starts over)"
+        click.echo(f"Demo records in {data}: {state}.")
+        click.echo(
+            f"Simulated plant: modbus tcp://127.0.0.1:{MODBUS_PORT}, "
+            f"opcua opc.tcp://127.0.0.1:{OPCUA_PORT}"
+        )
+        click.echo("Demo users (user ID / password):")
+        for user in DEMO_USERS:
+            click.echo(f"  {user.user_id:<11} {user.password:<12} {user.full_name} ({user.role})")
+
+    def tick(runtime: Any) -> None:
+        click.echo("\n".join(["", *_tag_lines(runtime)]))
+
+    with explained(), contextlib.suppress(KeyboardInterrupt):
+        config = demo_config_dir()
+        asyncio.run(
+            run_demo(data, config, reset=reset, seconds=seconds, on_ready=ready, on_tick=tick)
+        )
 
 
 # -- devices: simulated plant and OPC UA browsing ------------------------------------------

@@ -1,0 +1,109 @@
+"""The demonstration: simulated plant, demo records and users, the runtime.
+
+Demo users get their working passwords the way real users do: an
+administrator issues a temporary password and each user changes it at first
+login, so the demo's own records show the full account life cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from drivers.sim.microscope import MicroscopeServer
+from drivers.sim.plc import BioreactorPLC
+from hmi.bootstrap import Services, init_data_dir, local_origin
+from hmi.core.errors import ConfigError
+from hmi.core.useradmin import Credentials
+from hmi.runtime import Runtime
+
+
+def demo_config_dir() -> Path:
+    """config/demo of the working directory, else of the source tree this package runs from."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (base / "config" / "demo" / "plant.toml").is_file():
+            return base / "config" / "demo"
+    raise ConfigError("config/demo not found: run `hmi demo` from the project folder.")
+
+
+DEMO_DATA = Path("demo-data")
+MODBUS_PORT = 15020
+OPCUA_PORT = 14840
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    user_id: str
+    full_name: str
+    role: str
+    password: str
+
+
+DEMO_USERS = (
+    DemoUser("admin", "Ada Administrator", "admin", "Keys-2026!"),
+    DemoUser("operator", "Olga Operator", "operator", "Valve-2026"),
+    DemoUser("supervisor", "Sam Supervisor", "supervisor", "Review-2026"),
+    DemoUser("engineer", "Eddie Engineer", "engineer", "Config-2026"),
+    DemoUser("qa", "Quinn Quality", "qa", "Audit-2026"),
+)
+
+
+async def _activate(services: Services, user_id: str, temporary: str, password: str) -> None:
+    origin = local_origin("demo-setup")
+    session = await services.identity.login(user_id, temporary, origin)
+    await services.identity.change_password(session, temporary, password)
+    await services.identity.logout(session)
+
+
+async def create_demo_records(data: Path, config: Path, *, reset: bool) -> bool:
+    """A demo data directory with the demo users; returns True if it was (re)created."""
+    if data.exists() and not reset:
+        return False
+    if data.exists():
+        shutil.rmtree(data)
+    admin = DEMO_USERS[0]
+    temporary = "Temp-setup-1"
+    origin = local_origin("demo-setup")
+    services = await init_data_dir(data, config, admin.user_id, admin.full_name, temporary, origin)
+    try:
+        await _activate(services, admin.user_id, temporary, admin.password)
+        session = await services.identity.login(admin.user_id, admin.password, origin)
+        credentials = Credentials(admin.password, admin.user_id)
+        for user in DEMO_USERS[1:]:
+            issued = await services.admin.add_user(
+                session, credentials, user.user_id, user.full_name, (user.role,), "demo user"
+            )
+            await _activate(services, user.user_id, issued, user.password)
+        await services.identity.logout(session)
+    finally:
+        services.close()
+    return True
+
+
+async def run_demo(
+    data: Path,
+    config: Path,
+    *,
+    reset: bool,
+    seconds: float | None,
+    on_ready: Callable[[Runtime, bool], None],
+    on_tick: Callable[[Runtime], None],
+    tick_s: float = 2.0,
+    stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Simulators, records and runtime; ``on_tick`` every ``tick_s`` until ``seconds`` pass."""
+    created = await create_demo_records(data, config, reset=reset)
+    async with (
+        BioreactorPLC("127.0.0.1", MODBUS_PORT, 1, noise=0.02, realtime=True),
+        MicroscopeServer("127.0.0.1", OPCUA_PORT),
+        Runtime(data, config) as runtime,
+    ):
+        on_ready(runtime, created)
+        loop = asyncio.get_running_loop()
+        end = None if seconds is None else loop.time() + seconds
+        while end is None or loop.time() < end:
+            await asyncio.sleep(tick_s if end is None else min(tick_s, max(end - loop.time(), 0)))
+            on_tick(runtime)
