@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +44,14 @@ __all__ += ["write_batch"]
 log = logging.getLogger(__name__)
 _VALUE_TYPES = (bool, int, float, str)
 _MAX_CAUSE = 400
+
+
+def _check(change: TagChange) -> None:
+    value, source = change.value, change.source_time
+    if change.server_time.tzinfo is None or (source is not None and source.tzinfo is None):
+        raise ValueError(f"{change.tag}: history timestamps must be timezone-aware (UTC)")
+    if value is not None and not isinstance(value, _VALUE_TYPES):
+        raise TypeError(f"{change.tag}: cannot store a {type(value).__name__} value")
 
 
 @dataclass(frozen=True)
@@ -107,28 +115,50 @@ class HistoryWriter:
         that is not bool, int, float or str): that is a bug in the caller, and
         accepting it would fail a whole batch later.
         """
-        value, source = change.value, change.source_time
-        if change.server_time.tzinfo is None or (source is not None and source.tzinfo is None):
-            raise ValueError(f"{change.tag}: history timestamps must be timezone-aware (UTC)")
-        if value is not None and not isinstance(value, _VALUE_TYPES):
-            raise TypeError(f"{change.tag}: cannot store a {type(value).__name__} value")
+        _check(change)
         with self._cond:
             n = len(self._buffer)
             if n >= self.max_queue or self._closed:
-                cause = "history is closed" if self._closed else "history writer behind, queue full"
-                self._add_loss(change.tag, 1, change.server_time, change.server_time, cause)
+                self._refuse((change,))
                 return False
             self._buffer.append(change)
             self._accepted += 1
-            n += 1
-            if n > self._max_depth:
-                self._max_depth = n
-            if n == 1:
-                self._oldest = time.monotonic()
-                self._cond.notify()
-            elif n == self.max_rows:
-                self._cond.notify()
+            self._queued(n, n + 1)
         return True
+
+    def record_many(self, changes: Sequence[TagChange]) -> int:
+        """Queue a poll's worth of changes under one lock; returns how many were accepted.
+
+        What does not fit is refused and counted as lost, as with ``record``.
+        """
+        for change in changes:
+            _check(change)
+        with self._cond:
+            n = len(self._buffer)
+            room = 0 if self._closed else max(0, self.max_queue - n)
+            accepted = changes[:room]
+            if len(accepted) < len(changes):
+                self._refuse(changes[room:])
+            if accepted:
+                self._buffer.extend(accepted)
+                self._accepted += len(accepted)
+                self._queued(n, n + len(accepted))
+        return len(accepted)
+
+    def _queued(self, before: int, after: int) -> None:
+        """Bookkeeping after the buffer grew from ``before`` to ``after`` (lock held)."""
+        if after > self._max_depth:
+            self._max_depth = after
+        if before == 0:
+            self._oldest = time.monotonic()
+            self._cond.notify()
+        elif before < self.max_rows <= after:
+            self._cond.notify()
+
+    def _refuse(self, changes: Sequence[TagChange]) -> None:
+        cause = "history is closed" if self._closed else "history writer behind, queue full"
+        for c in changes:
+            self._add_loss(c.tag, 1, c.server_time, c.server_time, cause)
 
     @property
     def stats(self) -> HistoryStats:
@@ -282,7 +312,7 @@ class HistoryWriter:
                             self._finish(current)
                         self._abandon()
                         return
-                    time.sleep(self.max_delay_s)  # a failing store is not retried in a hot loop
+                    time.sleep(min(self.max_delay_s, 1.0))  # a failing store: no hot retry loop
             previous = current
             if previous is None and taken is None and self._stopping:
                 with self._cond:

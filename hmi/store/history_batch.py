@@ -13,8 +13,9 @@ digits identify a double exactly, and C's ``%.17g`` rules are what both
 Python's ``.17g`` format and DuckDB's ``printf`` implement, whereas the shortest text of
 a DOUBLE cast is a choice DuckDB has changed between versions. A batch's
 SHA-256 is over its rows joined with ``\\n`` in ``idx`` order; the batch row
-also keeps 4 bytes of each row's own SHA-256 (about 4 bytes a value), so that
-verify can say *which* row was changed, not only that one was.
+also keeps a CRC-32 of each row (4 bytes a value), so that verify can say
+*which* row was changed, not only that one was. The CRC only locates: an edit
+made to keep a row's CRC is still caught by the SHA-256, just not located.
 
 Values are stored in two columns: ``value_num`` (DOUBLE: numbers, booleans as
 1/0) and ``value_text`` (text; ``true``/``false`` for booleans; the exact
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,7 +47,6 @@ if TYPE_CHECKING:
 
 SYSTEM_ACTOR = "system:history"
 """The actor of the rows that record lost values."""
-ROW_HASH_BYTES = 4
 MAX_PROBLEMS_PER_BATCH = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -161,7 +163,7 @@ class PreparedBatch:
     first_time: datetime
     last_time: datetime
     rows_sha256: bytes
-    row_hashes: bytes
+    row_crc32: bytes
 
     def chained_row(self) -> dict[str, object]:
         return {
@@ -170,7 +172,7 @@ class PreparedBatch:
             "row_count": len(self.lines),
             "lost_values": self.lost,
             "rows_sha256": self.rows_sha256,
-            "row_hashes": self.row_hashes,
+            "row_crc32": self.row_crc32,
         }
 
     def write(self, tx: WriteTx, store: Store) -> Appended:
@@ -186,57 +188,59 @@ class PreparedBatch:
 
 
 def prepare_batch(changes: Sequence[TagChange], losses: Sequence[Loss] = ()) -> PreparedBatch:
-    """Columns, canonical rows and digests of a batch; the values first, then loss markers."""
+    """Columns, canonical rows and digests of a batch; the values first, then loss markers.
+
+    Written column by column with comprehensions: this runs for every logged value,
+    and per-row function calls and appends were most of its cost.
+    """
     rows = [*changes, *(loss.marker() for loss in losses)]
-    if not rows:
-        raise ValueError("an empty batch is never written")
     n = len(rows)
-    tags: list[str] = []
-    src: list[int | None] = []
-    srv: list[int] = []
+    if not n:
+        raise ValueError("an empty batch is never written")
     nums: list[float | None] = []
     texts: list[str | None] = []
     qualities: list[str] = []
     reasons: list[str] = []
-    actors: list[str] = []
-    flags: list[bool] = []
-    lines: list[bytes] = []
-    encoded: dict[str, str] = {}
-    last_dt: datetime | None = None
-    last_us = 0
-    for idx, c in enumerate(rows):
-        num, text, problem = split_value(c.value)
-        quality, reason = c.quality.value, c.reason or ""
-        if problem:
-            quality, reason = Quality.BAD.value, f"{reason}; {problem}" if reason else problem
-        if c.server_time is not last_dt:
-            last_dt, last_us = c.server_time, _us(c.server_time)
-        s_us = None if c.source_time is None else _us(c.source_time)
-        tag, actor = c.tag, c.actor
-        e_tag = encoded.get(tag) or encoded.setdefault(tag, _text(tag))
-        e_actor = encoded.get(actor) or encoded.setdefault(actor, _text(actor))
-        e_quality = encoded.get(quality) or encoded.setdefault(quality, _text(quality))
-        lines.append(
-            (
-                f"i{idx}|{e_tag}|{'~' if s_us is None else f't{s_us}'}|t{last_us}|"
-                f"{'~' if num is None else f'f{num:.17g}'}|"
-                f"{'~' if text is None else _text(text)}|{e_quality}|"
-                f"{_text(reason) if reason else 's0:'}|{e_actor}|{'b1' if c.unattributed else 'b0'}"
-            ).encode()
-        )
-        tags.append(tag)
-        src.append(s_us)
-        srv.append(last_us)
-        nums.append(num)
-        texts.append(text)
+    good = Quality.GOOD
+    for c in rows:
+        value, reason = c.value, c.reason or ""
+        quality = "GOOD" if c.quality is good else c.quality.value
+        if type(value) is float and value - value == 0.0:  # finite: the common case
+            nums.append(value)
+            texts.append(None)
+        else:
+            num, text, problem = split_value(value)
+            nums.append(num)
+            texts.append(text)
+            if problem:
+                quality, reason = Quality.BAD.value, f"{reason}; {problem}" if reason else problem
         qualities.append(quality)
         reasons.append(reason)
-        actors.append(actor)
-        flags.append(c.unattributed)
-    sha = hashlib.sha256
+    # Tags, actors, qualities and a poll's timestamps repeat: encode each distinct one once.
+    servers = [c.server_time for c in rows]
+    sources = [c.source_time for c in rows]
+    micros = {t: _us(t) for t in {*servers, *sources} if t is not None}
+    srv = [micros[t] for t in servers]
+    src = [None if t is None else micros[t] for t in sources]
+    tags = [c.tag for c in rows]
+    actors = [c.actor for c in rows]
+    flags = [c.unattributed for c in rows]
+    enc = {t: _text(t) for t in {*tags, *actors, *qualities}}
+    idx = list(range(n))
+    lines = [
+        (
+            f"i{i}|{enc[tag]}|{'~' if s is None else f't{s}'}|t{t}|"
+            f"{'~' if num is None else f'f{num:.17g}'}|{'~' if text is None else _text(text)}|"
+            f"{enc[quality]}|{_text(reason) if reason else 's0:'}|{enc[actor]}|"
+            f"{'b1' if flag else 'b0'}"
+        ).encode()
+        for i, tag, s, t, num, text, quality, reason, actor, flag in zip(
+            idx, tags, src, srv, nums, texts, qualities, reasons, actors, flags, strict=True
+        )
+    ]
     table = pa.table(
         {
-            "idx": pa.array(range(n), pa.int32()),
+            "idx": pa.array(idx, pa.int32()),
             "tag": pa.array(tags, pa.string()),
             "source_time": pa.array(src, pa.int64()).cast(_TS),
             "server_time": pa.array(srv, pa.int64()).cast(_TS),
@@ -255,9 +259,15 @@ def prepare_batch(changes: Sequence[TagChange], losses: Sequence[Loss] = ()) -> 
         lost=sum(loss.count for loss in losses),
         first_time=_utc(min(srv)),
         last_time=_utc(max(srv)),
-        rows_sha256=sha(b"\n".join(lines)).digest(),
-        row_hashes=b"".join([sha(line).digest()[:ROW_HASH_BYTES] for line in lines]),
+        rows_sha256=hashlib.sha256(b"\n".join(lines)).digest(),
+        row_crc32=row_checksums(lines),
     )
+
+
+def row_checksums(lines: Sequence[bytes]) -> bytes:
+    """CRC-32 of each canonical row, 4 bytes little-endian each, in idx order."""
+    crc = zlib.crc32
+    return struct.pack(f"<{len(lines)}I", *[crc(line) for line in lines])
 
 
 def write_batch(
@@ -277,7 +287,7 @@ WITH agg AS (
     FROM (SELECT batch_seq, idx, {ROW_SQL} AS canonical FROM tag_history_values)
     GROUP BY batch_seq
 )
-SELECT coalesce(b.seq, agg.batch_seq), b.seq IS NOT NULL, b.row_count, agg.n, b.row_hashes
+SELECT coalesce(b.seq, agg.batch_seq), b.seq IS NOT NULL, b.row_count, agg.n, b.row_crc32
 FROM agg FULL OUTER JOIN {HISTORY_BATCHES.name} b ON agg.batch_seq = b.seq
 WHERE b.seq IS NULL OR agg.batch_seq IS NULL OR agg.n <> b.row_count
    OR agg.computed <> lower(hex(b.rows_sha256))
@@ -285,8 +295,7 @@ ORDER BY 1
 """
 
 _ROWS_OF_BATCH = f"""
-SELECT idx, tag, left(sha256({ROW_SQL}), {2 * ROW_HASH_BYTES})
-FROM tag_history_values WHERE batch_seq = ? ORDER BY idx
+SELECT idx, tag, {ROW_SQL} FROM tag_history_values WHERE batch_seq = ? ORDER BY idx
 """
 
 
@@ -300,26 +309,27 @@ def verify_history(cur: duckdb.DuckDBPyConnection, report: VerifyReport) -> None
     table = HISTORY_BATCHES.name
     failed = {p.seq for p in report.problems if p.table == table and p.seq is not None}
     (last,) = cur.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone() or (0,)
-    for seq, exists, row_count, found, row_hashes in cur.execute(_MISMATCHES).fetchall():
+    for seq, exists, row_count, found, row_crc32 in cur.execute(_MISMATCHES).fetchall():
         if not exists:
             where = f"batches end at seq {last}: truncated?" if seq > last else "batch row deleted?"
             report.add(
                 table, seq, f"{found} history row(s) name batch {seq}, which is missing ({where})"
             )
         elif seq not in failed:
-            for message in _locate(cur, seq, row_count, bytes(row_hashes)):
+            for message in _locate(cur, seq, row_count, bytes(row_crc32)):
                 report.add(table, seq, message)
 
 
 def _locate(
-    cur: duckdb.DuckDBPyConnection, seq: int, row_count: int, row_hashes: bytes
+    cur: duckdb.DuckDBPyConnection, seq: int, row_count: int, row_crc32: bytes
 ) -> list[str]:
     """Which rows of batch ``seq`` were changed, deleted or inserted."""
-    expected = row_hashes.hex()
-    width = 2 * ROW_HASH_BYTES
-    by_idx: dict[int, list[tuple[str, str]]] = {}
-    for idx, tag, short in cur.execute(_ROWS_OF_BATCH, [seq]).fetchall():
-        by_idx.setdefault(idx, []).append((tag, short))
+    if len(row_crc32) != 4 * row_count:
+        return ["the batch's row checksums do not cover its rows"]
+    expected = struct.unpack(f"<{row_count}I", row_crc32)
+    by_idx: dict[int, list[tuple[str, int]]] = {}
+    for idx, tag, canonical in cur.execute(_ROWS_OF_BATCH, [seq]).fetchall():
+        by_idx.setdefault(idx, []).append((tag, zlib.crc32(canonical.encode("utf-8"))))
     if not by_idx:
         return [f"all {row_count} history rows of the batch are missing (deleted)"]
     messages = [
@@ -332,7 +342,7 @@ def _locate(
                 for tag, _ in group
             ]
             continue
-        want = expected[idx * width : (idx + 1) * width]
+        want = expected[idx]
         matching = sum(1 for _, short in group if short == want)
         others = [tag for tag, short in group if short != want]
         if len(group) == 1 and others:

@@ -115,7 +115,7 @@ HISTORY_BATCHES = register(
         ("row_count", I),
         ("lost_values", I),
         ("rows_sha256", Kind.BLOB),
-        ("row_hashes", Kind.BLOB),
+        ("row_crc32", Kind.BLOB),
     )
 )
 

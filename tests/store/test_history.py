@@ -270,6 +270,24 @@ def test_a_stalled_writer_bounds_the_queue_and_records_the_loss(store: Store) ->
     ok(root)
 
 
+def test_record_many_takes_what_fits_and_refuses_the_rest(store: Store) -> None:
+    writer = HistoryWriter(store, max_rows=300, max_delay_s=60, max_queue=300)
+    release = stall(store)
+    try:
+        assert writer.record_many([sample(i) for i in range(250)]) == 250
+        assert writer.record_many([sample(i) for i in range(250, 500)]) == 300 - 250
+        assert writer.stats.lost == 200
+        assert writer.stats.max_queue_depth == 300
+    finally:
+        release.set()
+    assert writer.flush()
+    writer.close()
+    assert store.query("SELECT count(*) FROM tag_history WHERE actor <> ?", [SYSTEM_ACTOR]) == [
+        (300,)
+    ]
+    assert store.query(f"SELECT sum(lost_values) FROM {BATCHES}") == [(200,)]
+
+
 def test_a_failed_batch_is_recorded_as_lost_in_the_next(store: Store, monkeypatch: Any) -> None:
     errors: list[Exception] = []
     real_submit = store.submit
@@ -282,7 +300,7 @@ def test_a_failed_batch_is_recorded_as_lost_in_the_next(store: Store, monkeypatc
         return real_submit(fn)
 
     monkeypatch.setattr(store, "submit", flaky_submit)
-    writer = HistoryWriter(store, max_rows=100, max_delay_s=0.02, on_error=errors.append)
+    writer = HistoryWriter(store, max_rows=100, max_delay_s=60, on_error=errors.append)
     for i in range(10):
         writer.record(sample(i))
 

@@ -29,7 +29,7 @@ CREATE TABLE tag_history_batch_records (
     row_count BIGINT NOT NULL,
     lost_values BIGINT NOT NULL,      -- values not recorded since the previous batch
     rows_sha256 BLOB NOT NULL,        -- SHA-256 of the canonical rows joined by '\n', by idx
-    row_hashes BLOB NOT NULL,         -- 4 bytes of each row's SHA-256, by idx: names a changed row
+    row_crc32 BLOB NOT NULL,          -- CRC-32 of each row (4 bytes LE), by idx: names a changed row
     digest BLOB NOT NULL
 );
 
