@@ -13,6 +13,7 @@ import functools
 import io
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -504,8 +505,16 @@ def demo(reset: bool, seconds: float | None, data: Path) -> None:
         for user in DEMO_USERS:
             click.echo(f"  {user.user_id:<11} {user.password:<12} {user.full_name} ({user.role})")
 
+    users = "  ".join(f"{u.user_id}/{u.password}" for u in DEMO_USERS)
+
     def tick(runtime: Any) -> None:
-        click.echo("\n".join(["", *_tag_lines(runtime)]))
+        lines = _tag_lines(runtime)
+        if sys.stdout.isatty():  # redraw in place, keeping the demo users in view
+            stamp = time.strftime("%H:%M:%S %z")
+            head = [f"Custos demo  {stamp}  (Ctrl-C stops)", f"users: {users}", ""]
+            click.echo("\x1b[H\x1b[2J" + "\n".join(head + lines))
+        else:
+            click.echo("\n".join(["", *lines]))
 
     with explained(), contextlib.suppress(KeyboardInterrupt):
         config = demo_config_dir()
