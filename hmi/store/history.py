@@ -174,7 +174,10 @@ class HistoryWriter:
             )
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Write everything recorded so far; True once it (and any loss) is committed."""
+        """Write everything recorded so far; True once it (and any loss) is committed.
+
+        Blocks until then: call it from a thread (``asyncio.to_thread``), not the event loop.
+        """
         deadline = time.monotonic() + timeout
         with self._cond:
             target, lost, failed = self._accepted, self._lost, self._failed
