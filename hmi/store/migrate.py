@@ -1,7 +1,9 @@
 """Versioned schema migrations.
 
 Migrations are the numbered ``migrations/NNNN_*.sql`` files, applied in order
-in one transaction each; ``schema_meta`` records the version reached. A
+in one transaction each. ``schema_migrations`` records each one applied, so
+a migration numbered below one already applied (work merged out of order)
+is still applied; ``schema_meta`` keeps the highest version reached. A
 database written by newer code (a higher version than this code knows) is
 refused rather than guessed at.
 """
@@ -33,14 +35,14 @@ def available() -> list[Migration]:
         if match:
             found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
     found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise RuntimeError(f"migration {expected:04d} is missing before {migration.name}")
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {[m.name for m in found]}")
     return found
 
 
 def code_version() -> int:
-    return len(available())
+    return max((m.version for m in available()), default=0)
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -65,26 +67,49 @@ def check_not_newer(con: duckdb.DuckDBPyConnection) -> int:
     return version
 
 
+def _applied_versions(con: duckdb.DuckDBPyConnection, version: int) -> set[int]:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if exists and exists[0]:
+        return {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    if version:
+        # Written before migrations were recorded one by one: versions 1..N were contiguous.
+        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR)")
+        for v in range(1, version + 1):
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [v, f"{v:04d}"])
+        return set(range(1, version + 1))
+    return set()
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Bring the schema up to date; returns the names of the migrations applied."""
     version = check_not_newer(con)
-    applied = []
+    done = _applied_versions(con, version)
+    applied: list[str] = []
     for migration in available():
-        if migration.version <= version:
+        if migration.version in done:
             continue
         con.execute("BEGIN")
         try:
-            if migration.version == 1:
+            if not done and not applied:
                 con.execute("CREATE TABLE schema_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+                con.execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR)"
+                )
             con.execute(migration.sql)
             con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)", [migration.version, migration.name]
+            )
+            con.execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)",
-                [str(migration.version)],
+                [str(max(version, migration.version))],
             )
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
+        version = max(version, migration.version)
         applied.append(migration.name)
     return applied
 
