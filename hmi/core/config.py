@@ -8,7 +8,9 @@ directory:
 * ``security.toml``: password policy, lockout, sessions, signatures, roles
   and their permissions, password hashing parameters;
 * ``devices.toml`` and ``tags.toml``: the devices and their tags (see
-  ``hmi.core.plant_config`` and docs/driver-config.md).
+  ``hmi.core.plant_config`` and docs/driver-config.md);
+* ``cameras.toml``: the cameras on those devices (``hmi.core.camera_config``,
+  docs/cameras.md).
 
 A missing file means its defaults. ``hmi config schema`` prints the JSON
 Schema of these models for editors.
@@ -34,8 +36,15 @@ from pydantic import (
     model_validator,
 )
 
+from hmi.core.camera_config import (
+    CAMERAS_FILE,
+    CameraConfig,
+    CamerasFile,
+    check_cameras,
+    read_cameras,
+)
 from hmi.core.errors import ConfigError
-from hmi.core.plant_check import cross_check, load_devices_and_tags
+from hmi.core.plant_check import cross_check, read_devices_and_tags, render_problems
 from hmi.core.plant_config import (
     DEFAULT_SCAN_CLASSES,
     DEFERRED,
@@ -43,6 +52,7 @@ from hmi.core.plant_config import (
     TAGS_FILE,
     Device,
     DevicesFile,
+    Problem,
     TagConfig,
     TagsFile,
 )
@@ -213,6 +223,7 @@ class PlantConfig(_Model):
     scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
     devices: list[Device] = Field(default_factory=list)
     tags: list[TagConfig] = Field(default_factory=list)
+    cameras: list[CameraConfig] = Field(default_factory=list)
     _directory: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -221,6 +232,7 @@ class PlantConfig(_Model):
             raise ValueError("security.toml: roles.admin must keep 'administer_users'")
         if not (info.context and info.context.get("deferred_checks")):
             problems = cross_check(self.devices, self.tags, self.scan_classes)
+            problems += check_cameras(self.cameras, self.devices, self.tags)
             if problems:
                 raise ValueError("\n".join(p.render(None) for p in problems))
         return self
@@ -277,7 +289,11 @@ def load_config(directory: Path | None) -> PlantConfig:
         plant_file = PlantFile.model_validate(plant_data)
     except ValidationError as exc:
         raise ConfigError(_describe(plant_path, exc, ())) from exc
-    devices, tags = load_devices_and_tags(directory, plant_file.scan_classes)
+    problems: list[Problem] = []
+    devices, tags, broken = read_devices_and_tags(directory, plant_file.scan_classes, problems)
+    cameras = read_cameras(directory, devices, tags, problems, broken_devices=broken)
+    if problems:
+        raise ConfigError(render_problems(problems, directory))
     try:
         config = PlantConfig.model_validate(
             {
@@ -286,6 +302,7 @@ def load_config(directory: Path | None) -> PlantConfig:
                 "security": security,
                 "devices": devices,
                 "tags": tags,
+                "cameras": cameras,
             },
             context=DEFERRED,
         )
@@ -301,4 +318,5 @@ def json_schema() -> dict[str, Any]:
         "security.toml": SecurityPolicy.model_json_schema(),
         DEVICES_FILE: DevicesFile.model_json_schema(),
         TAGS_FILE: TagsFile.model_json_schema(),
+        CAMERAS_FILE: CamerasFile.model_json_schema(),
     }

@@ -214,10 +214,20 @@ def _resolve(device: Device, where: str, directory: Path, out: list[Problem]) ->
     return device.model_copy(update=update)
 
 
-def _position(problem: Problem) -> tuple[bool, int]:
-    """Devices before tags, then in file order, so messages read like the files."""
+FILE_ORDER = (DEVICES_FILE, TAGS_FILE)
+"""Files whose problems are listed first, in this order; other files follow by name."""
+
+
+def _position(problem: Problem) -> tuple[int, str, int]:
+    """Devices, then tags, then the files that refer to them, each in file order."""
     entry = re.match(r"\w+\[(\d+)\]", problem.key)
-    return problem.file != DEVICES_FILE, int(entry.group(1)) if entry else -1
+    rank = FILE_ORDER.index(problem.file) if problem.file in FILE_ORDER else len(FILE_ORDER)
+    return rank, problem.file, int(entry.group(1)) if entry else -1
+
+
+def render_problems(problems: Iterable[Problem], directory: Path | None) -> str:
+    """One line per problem, ordered like the files, as ConfigError shows them."""
+    return "\n".join(p.render(directory) for p in sorted(problems, key=_position))
 
 
 def load_devices_and_tags(
@@ -225,6 +235,20 @@ def load_devices_and_tags(
 ) -> tuple[list[Device], list[TagConfig]]:
     """Read ``devices.toml`` and ``tags.toml`` (a missing file means none), or raise ConfigError."""
     problems: list[Problem] = []
+    devices, tags, _ = read_devices_and_tags(directory, scan_classes, problems)
+    if problems:
+        raise ConfigError(render_problems(problems, directory))
+    return devices, tags
+
+
+def read_devices_and_tags(
+    directory: Path, scan_classes: Mapping[str, float], problems: list[Problem]
+) -> tuple[list[Device], list[TagConfig], set[str]]:
+    """Devices and tags that passed their own checks, and the names of devices that did not.
+
+    Problems are added to ``problems`` rather than raised, so that files
+    referring to devices and tags (cameras.toml) are checked in the same round.
+    """
     devices: list[Device] = []
     d_index: list[int] = []
     broken: set[str] = set()
@@ -259,7 +283,4 @@ def load_devices_and_tags(
         devices, tags, scan_classes,
         broken_devices=broken, tag_indexes=t_index, device_indexes=d_index,
     )  # fmt: skip
-    if problems:
-        ordered = sorted(problems, key=_position)
-        raise ConfigError("\n".join(p.render(directory) for p in ordered))
-    return devices, tags
+    return devices, tags, broken
