@@ -28,7 +28,7 @@ from hmi.store.anchors import AnchorLog, Checkpoint, parse_heads
 from hmi.store.datadir import DataDir
 from hmi.store.history import verify_history
 from hmi.store.keys import PUBLIC_KEY_FILE, KeyRing, public_key_id, verify_signature
-from hmi.store.tables import CHAINED_TABLES, ChainedTable
+from hmi.store.tables import CAPTURES, CHAINED_TABLES, HISTORY_BATCHES, ChainedTable
 from hmi.store.verify_images import verify_images
 
 _SQL_ENCODING = {
@@ -294,13 +294,28 @@ def verify_records(
             "keys", None, f"{PUBLIC_KEY_FILE} is not the key these checkpoints were signed with"
         )
         public_key = None
-    digests = {
-        t.name: verify_chain(cur, t, hmac_key, report)
-        for t in (tables if tables is not None else CHAINED_TABLES.values())
+    present = {
+        str(r[0])
+        for r in cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
     }
+    complete = (migrate.current_version(cur) or 0) >= migrate.code_version()
+    digests: dict[str, dict[int, bytes]] = {}
+    for table in tables if tables is not None else CHAINED_TABLES.values():
+        if table.name in present:
+            digests[table.name] = verify_chain(cur, table, hmac_key, report)
+        elif complete:
+            report.add(table.name, None, "table is missing from the database (dropped?)")
+        else:
+            report.note(
+                f"{table.name} does not exist yet: the database is at an earlier schema version "
+                "and gains it when the runtime next opens it"
+            )
     verify_checkpoints(cur, public_key, anchors, digests, report)
-    verify_history(cur, report)  # each history batch's values against its chained SHA-256
-    if images is not None:
+    if {"tag_history_values", HISTORY_BATCHES.name} <= present:
+        verify_history(cur, report)  # each history batch's values against its chained SHA-256
+    if images is not None and CAPTURES.name in present:
         verify_images(cur, images, report)  # each capture's image file against its record
     return report
 

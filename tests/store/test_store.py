@@ -19,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+from hmi.core.audit import Kind
 from hmi.core.clock import FakeClock
 from hmi.core.errors import DataDirectoryError, RecordError
 from hmi.core.tags import Quality, TagChange
@@ -64,8 +65,21 @@ def esig_row(n: int) -> dict[str, object]:
     }
 
 
+def spec_row(table: str) -> dict[str, object]:
+    """A plain row for a chained table this file has no special row for: one value per kind."""
+    plain = {Kind.TEXT: "x", Kind.INT: 1, Kind.BOOL: True, Kind.BLOB: b"x"}
+    now = datetime.now(UTC)
+    return {
+        name: now if kind is Kind.TIMESTAMP else plain[kind]
+        for name, kind in CHAINED_TABLES[table].columns
+        if name not in ("seq", "ts")
+    }
+
+
 def make_row(table: str) -> dict[str, object]:
-    return esig_row(int(time.monotonic_ns())) if table == ESIGNATURES.name else ROWS[table]
+    if table == ESIGNATURES.name:
+        return esig_row(int(time.monotonic_ns()))
+    return ROWS.get(table) or spec_row(table)
 
 
 def append_one(store: Store, table: str) -> Appended:
