@@ -1,22 +1,40 @@
-"""The plant: configuration → drivers, tag table and scanner.
+"""The plant: configuration → drivers, tag table, scanner and cameras.
 
-The one place that turns ``devices.toml`` and ``tags.toml`` into protocol
-drivers, so the core never imports pymodbus or asyncua. Each tag becomes a
-driver point of the same name. Secrets are read here, when the runtime
-starts, and nowhere else: a device's password comes from the environment
-variable or file its configuration names, and a missing one stops start-up
-with the file, key path and reason, like any other configuration error.
+The one place that turns ``devices.toml``, ``tags.toml`` and ``cameras.toml``
+into protocol drivers and cameras, so the core never imports pymodbus or
+asyncua. Each tag becomes a driver point of the same name; the trigger of a
+Modbus-triggered camera becomes a point of its device named by its address
+(``coil:8``), so that cameras share the plant's own connections instead of
+opening second ones the device may refuse. Secrets are read here, when the
+runtime starts, and nowhere else: a device's password comes from the
+environment variable or file its configuration names, and a missing one stops
+start-up with the file, key path and reason, like any other configuration
+error.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from drivers.base import Driver
+from drivers.base import Driver, MethodCalling
+from drivers.camera import (
+    Camera,
+    CaptureRefused,
+    CaptureResult,
+    ModbusTriggerCamera,
+    OpcUaMethodCamera,
+    Settings,
+)
 from drivers.modbus import ModbusDriver, ModbusPoint, ModbusSettings, SerialSettings
 from drivers.opcua import OpcUaDriver, OpcUaPoint, OpcUaSettings, SecurityMode, SecurityPolicy
+from hmi.core.camera_config import (
+    CAMERAS_FILE,
+    CameraConfig,
+    ModbusTriggerCameraConfig,
+    OpcUaMethodCameraConfig,
+)
 from hmi.core.clock import Clock
 from hmi.core.config import PlantConfig
 from hmi.core.errors import ConfigError
@@ -64,7 +82,11 @@ def read_password(
 
 
 def modbus_driver(
-    config: PlantConfig, device: ModbusDevice, index: int, tags: Sequence[tuple[int, TagConfig]]
+    config: PlantConfig,
+    device: ModbusDevice,
+    index: int,
+    tags: Sequence[tuple[int, TagConfig]],
+    cameras: Sequence[tuple[int, ModbusTriggerCameraConfig]] = (),
 ) -> ModbusDriver:
     points: list[ModbusPoint] = []
     for i, tag in tags:
@@ -73,6 +95,17 @@ def modbus_driver(
         except ValueError as exc:
             where = _where(config, TAGS_FILE, "tag", i, tag.name, "address")
             raise ConfigError(f"{where}: {exc}") from exc
+    names = {p.name for p in points}
+    for i, camera in cameras:
+        where = _where(config, CAMERAS_FILE, "camera", i, camera.name, "trigger")
+        try:
+            table, address, name = camera.trigger_point()
+            if name in names:
+                raise ValueError(f"{name} of {device.name} already triggers another camera")
+            points.append(ModbusPoint(name, table, address, "bool", writable=True))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        names.add(name)
     serial = None
     if device.serial is not None:
         s = device.serial
@@ -133,24 +166,107 @@ def build_drivers(
     tags: dict[str, list[tuple[int, TagConfig]]] = {}
     for i, tag in enumerate(config.tags):
         tags.setdefault(tag.device, []).append((i, tag))
+    triggers: dict[str, list[tuple[int, ModbusTriggerCameraConfig]]] = {}
+    for i, camera in enumerate(config.cameras):
+        if isinstance(camera, ModbusTriggerCameraConfig):
+            triggers.setdefault(camera.device, []).append((i, camera))
     drivers: dict[str, Driver] = {}
     for index, device in enumerate(config.devices):
         mine = tags.get(device.name, [])
         if isinstance(device, ModbusDevice):
-            drivers[device.name] = modbus_driver(config, device, index, mine)
+            cams = triggers.get(device.name, [])
+            drivers[device.name] = modbus_driver(config, device, index, mine, cams)
         else:
             drivers[device.name] = opcua_driver(config, device, index, mine, env)
     return drivers
 
 
+class ConfiguredCamera:
+    """A camera as cameras.toml describes it.
+
+    Settings the configuration does not declare, or outside their limits,
+    are refused before the device is asked, so a capture cannot send what
+    the engineer did not allow. ``config`` carries area, equipment and the
+    signature policy for the command service.
+    """
+
+    def __init__(self, camera: Camera, config: CameraConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.camera = camera
+
+    async def capture(self, settings: Settings | None = None) -> CaptureResult:
+        problems = self.config.setting_problems(settings or {})
+        if problems:
+            raise CaptureRefused(f"camera {self.name}: {'; '.join(problems)}")
+        return await self.camera.capture(settings)
+
+
+def _camera(config: PlantConfig, index: int, camera: CameraConfig, driver: Driver) -> Camera:
+    where = f"{config.file(CAMERAS_FILE)}: {entry_label('camera', index, camera.name)}"
+    if isinstance(camera, OpcUaMethodCameraConfig):
+        if not isinstance(driver, MethodCalling):
+            raise ConfigError(f"{where}.device: {driver.name} cannot call methods")
+        return OpcUaMethodCamera(
+            driver,
+            camera.object_id,
+            camera.method_id,
+            name=camera.name,
+            inputs=[s.name for s in camera.setting],
+            defaults={s.name: s.default for s in camera.setting if s.default is not None},
+            image_output=camera.image_output,
+            settings_output=camera.settings_output,
+            time_setting=camera.time_setting or None,
+            timeout_s=camera.timeout_s,
+        )
+    folder = camera.drop_folder
+    if not folder.is_absolute() and config.directory is not None:
+        folder = (config.directory / folder).resolve()
+    try:
+        _, _, point = camera.trigger_point()
+    except ValueError as exc:
+        raise ConfigError(f"{where}.trigger: {exc}") from exc
+    return ModbusTriggerCamera(
+        driver,
+        point,
+        folder,
+        camera.pattern,
+        camera.timeout_s,
+        name=camera.name,
+        settle_s=camera.settle_s,
+    )
+
+
+def build_cameras(config: PlantConfig, drivers: Mapping[str, Driver]) -> dict[str, Camera]:
+    """One camera per cameras.toml entry, on the plant's own drivers (ConfigError if impossible)."""
+    cameras: dict[str, Camera] = {}
+    for index, camera in enumerate(config.cameras):
+        where = f"{config.file(CAMERAS_FILE)}: {entry_label('camera', index, camera.name)}"
+        driver = drivers.get(camera.device)
+        if driver is None:
+            raise ConfigError(f"{where}.device: no driver for device {camera.device!r}")
+        if camera.name in cameras:
+            raise ConfigError(f"{where}.name: duplicate camera name")
+        try:
+            built = _camera(config, index, camera, driver)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        cameras[camera.name] = ConfiguredCamera(built, camera)
+    return cameras
+
+
 @dataclass
 class Plant:
-    """The supervised plant: what the runtime starts, stops and reads."""
+    """The supervised plant: what the runtime starts, stops and reads.
+
+    Cameras use the drivers' connections, so they work while the plant runs.
+    """
 
     config: PlantConfig
     drivers: dict[str, Driver]
     table: TagTable
     scanner: Scanner
+    cameras: dict[str, Camera] = field(default_factory=dict)
 
     async def start(self) -> None:
         await self.scanner.start()
@@ -166,8 +282,9 @@ def build_plant(
     environ: Mapping[str, str] | None = None,
     on_link: LinkEventCallback | None = None,
 ) -> Plant:
-    """Drivers, tag table and scanner for ``config``; nothing is started yet."""
+    """Drivers, tag table, scanner and cameras for ``config``; nothing is started yet."""
     drivers = build_drivers(config, environ=environ)
+    cameras = build_cameras(config, drivers)
     table = TagTable((TagDef.from_config(t) for t in config.tags), clock=clock)
     scanner = Scanner(table, drivers, config.scan_classes, clock=clock, on_link=on_link)
-    return Plant(config, drivers, table, scanner)
+    return Plant(config, drivers, table, scanner, cameras)
