@@ -142,3 +142,30 @@ CAPTURES = register(
         ("step", T),
     )
 )
+
+
+# Alarm journal (migration 0004): every ISA-18.2 state transition (hmi.store.alarm_journal).
+ALARM_JOURNAL = register(
+    _chained(
+        "alarm_journal_records",
+        "alarm_journal",
+        ("alarm_id", T),
+        ("tag", T),
+        ("alarm_kind", T),
+        ("event", T),
+        ("from_state", T),
+        ("to_state", T),
+        ("value", T),
+        ("limit_name", T),
+        ("limit_value", T),
+        ("priority", I),
+        ("message", T),
+        ("actor_id", T),
+        ("actor_name", T),
+        ("terminal_id", T),
+        ("source", T),
+        ("comment", T),
+        ("signature_ids", T),
+        ("shelved_until", TS),
+    )
+)
