@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,24 @@ def demo_config_dir() -> Path:
         if (base / "config" / "demo" / "plant.toml").is_file():
             return base / "config" / "demo"
     raise ConfigError("config/demo not found: run `hmi demo` from the project folder.")
+
+
+def demo_drop_folder(config: Path) -> Path:
+    """The skid camera's drop folder as the demo's cameras.toml names it, created if missing.
+
+    The simulated PLC writes its pictures where the configured camera looks
+    for them; reading the folder from the file keeps the two in step, and
+    creating it lets the configuration check pass on a fresh checkout.
+    """
+    with (config / "cameras.toml").open("rb") as f:
+        cameras = tomllib.load(f).get("camera", [])
+    for camera in cameras:
+        if camera.get("kind") == "modbus_trigger" and camera.get("device") == "PLC1":
+            folder = Path(camera["drop_folder"])
+            folder = folder if folder.is_absolute() else config / folder
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+    raise ConfigError(f"{config / 'cameras.toml'}: no modbus_trigger camera on PLC1")
 
 
 DEMO_DATA = Path("demo-data")
@@ -95,9 +114,10 @@ async def run_demo(
     stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Simulators, records and runtime; ``on_tick`` every ``tick_s`` until ``seconds`` pass."""
+    drop = demo_drop_folder(config)
     created = await create_demo_records(data, config, reset=reset)
     async with (
-        BioreactorPLC("127.0.0.1", MODBUS_PORT, 1, noise=0.02, realtime=True),
+        BioreactorPLC("127.0.0.1", MODBUS_PORT, 1, noise=0.02, realtime=True, drop_folder=drop),
         MicroscopeServer("127.0.0.1", OPCUA_PORT),
         Runtime(data, config) as runtime,
     ):
