@@ -10,7 +10,9 @@ directory:
 * ``devices.toml`` and ``tags.toml``: the devices and their tags (see
   ``hmi.core.plant_config`` and docs/driver-config.md);
 * ``cameras.toml``: the cameras on those devices (``hmi.core.camera_config``,
-  docs/cameras.md).
+  docs/cameras.md);
+* ``procedures/*.toml``: step sequences (``hmi.core.procedure_config`` and
+  docs/procedures.md).
 
 A missing file means its defaults. ``hmi config schema`` prints the JSON
 Schema of these models for editors.
@@ -36,7 +38,6 @@ from pydantic import (
     model_validator,
 )
 
-from hmi.core.alarm_config import ALARMS_FILE, AlarmConfig, AlarmsFile, read_alarms
 from hmi.core.camera_config import (
     CAMERAS_FILE,
     CameraConfig,
@@ -57,6 +58,7 @@ from hmi.core.plant_config import (
     TagConfig,
     TagsFile,
 )
+from hmi.core.procedure_config import Procedure, read_procedures
 
 ROLES = ("operator", "supervisor", "engineer", "qa", "admin")
 
@@ -224,8 +226,8 @@ class PlantConfig(_Model):
     scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
     devices: list[Device] = Field(default_factory=list)
     tags: list[TagConfig] = Field(default_factory=list)
-    alarms: list[AlarmConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
+    procedures: list[Procedure] = Field(default_factory=list)
     _directory: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -294,12 +296,11 @@ def load_config(directory: Path | None) -> PlantConfig:
     problems: list[Problem] = []
     devices, tags, broken = read_devices_and_tags(directory, plant_file.scan_classes, problems)
     cameras = read_cameras(directory, devices, tags, problems, broken_devices=broken)
+    meanings = security.signature.meanings
+    names = [c.name for c in cameras]
+    procedures = read_procedures(directory, tags, meanings, problems, names)
     if problems:
         raise ConfigError(render_problems(problems, directory))
-    alarm_problems: list[Problem] = []
-    alarms = read_alarms(directory, tags, alarm_problems)
-    if alarm_problems:
-        raise ConfigError("\n".join(p.render(directory) for p in alarm_problems))
     try:
         config = PlantConfig.model_validate(
             {
@@ -308,8 +309,8 @@ def load_config(directory: Path | None) -> PlantConfig:
                 "security": security,
                 "devices": devices,
                 "tags": tags,
-                "alarms": alarms,
                 "cameras": cameras,
+                "procedures": procedures,
             },
             context=DEFERRED,
         )
@@ -325,6 +326,5 @@ def json_schema() -> dict[str, Any]:
         "security.toml": SecurityPolicy.model_json_schema(),
         DEVICES_FILE: DevicesFile.model_json_schema(),
         TAGS_FILE: TagsFile.model_json_schema(),
-        ALARMS_FILE: AlarmsFile.model_json_schema(),
         CAMERAS_FILE: CamerasFile.model_json_schema(),
     }
