@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmi.bootstrap import Services, open_services
+from hmi.core.alarm_actions import AlarmOperations
+from hmi.core.alarms import AlarmEngine
 from hmi.core.attribution import WriteAttribution
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.identity import Session
@@ -25,11 +27,13 @@ from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.scanner import LinkEvent
 from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
+from hmi.store.alarm_journal import StoreAlarmJournal
 from hmi.store.history import HistoryWriter, Loss
 
 log = logging.getLogger(__name__)
 
 SESSION_CHECK_S = 1.0
+ALARM_TICK_S = 1.0
 
 
 def runtime_origin() -> Origin:
@@ -64,6 +68,9 @@ class Runtime:
         self.plant: Plant | None = None
         self.history: HistoryWriter | None = None
         self.attribution: WriteAttribution | None = None
+        self.alarms: AlarmEngine | None = None
+        self.alarm_journal: StoreAlarmJournal | None = None
+        self.alarm_ops: AlarmOperations | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -82,12 +89,14 @@ class Runtime:
             self.history = HistoryWriter(services.store, on_loss=self._on_history_loss)
             plant.table.attribute = self.attribution.attribute
             plant.table.subscribe(self.history.record)
+            self._start_alarms(services, plant)
             self.plant = plant
             services.recorder.commit_soon(
                 [SecurityEntry("runtime_started", None, self.origin, actor_id="system")]
             )
             await plant.start()
             self._tasks.append(asyncio.create_task(self._watch_sessions(), name="sessions"))
+            self._tasks.append(asyncio.create_task(self._tick_alarms(), name="alarms"))
         except BaseException:
             await self.stop()
             raise
@@ -102,6 +111,9 @@ class Runtime:
         if self.plant is not None:
             await self.plant.stop()
             self.plant = None
+        if self.alarm_journal is not None:
+            await asyncio.to_thread(self.alarm_journal.flush)
+            self.alarm_journal = None
         if self.history is not None:
             await asyncio.to_thread(self.history.close)
             self.history = None
@@ -128,6 +140,8 @@ class Runtime:
             self.services.recorder.commit_soon([entry])
 
     def _on_link(self, event: LinkEvent) -> None:
+        if self.alarms is not None:
+            self.alarms.on_link(event)
         self._record(
             AuditEntry(
                 f"device_link_{event.state.value.lower()}",
@@ -172,3 +186,29 @@ class Runtime:
             for session in await identity.expire_sessions():
                 if self.events.on_session_ended is not None:
                     self.events.on_session_ended(session)
+
+    def _start_alarms(self, services: Services, plant: Plant) -> None:
+        """Alarms see every change the tag table logs; a failed start-up check is an alarm."""
+        self.alarm_journal = StoreAlarmJournal(services.store)
+        self.alarms = AlarmEngine(
+            services.config.alarms, clock=self.clock, journal=self.alarm_journal
+        )
+        self.alarm_ops = AlarmOperations(self.alarms, services.identity, services.esign)
+        plant.table.subscribe(self.alarms.on_change)
+        report = services.integrity
+        if report is not None and not report.ok:
+            self.alarms.raise_system(
+                "integrity_check_failed",
+                f"Record integrity check failed at start-up: {report.summary()}",
+                1,
+            )
+
+    async def _tick_alarms(self) -> None:
+        """On/off delays and shelving expiry run on time, not only on tag changes."""
+        while True:
+            await asyncio.sleep(ALARM_TICK_S)
+            if self.alarms is not None:
+                try:
+                    self.alarms.tick()
+                except Exception:
+                    log.exception("alarm tick failed; retrying")

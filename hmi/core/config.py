@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from hmi.core.alarm_config import ALARMS_FILE, AlarmConfig, AlarmsFile, read_alarms
 from hmi.core.camera_config import (
     CAMERAS_FILE,
     CameraConfig,
@@ -226,6 +227,7 @@ class PlantConfig(_Model):
     scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
     devices: list[Device] = Field(default_factory=list)
     tags: list[TagConfig] = Field(default_factory=list)
+    alarms: list[AlarmConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
     procedures: list[Procedure] = Field(default_factory=list)
     _directory: Path | None = PrivateAttr(None)
@@ -301,6 +303,10 @@ def load_config(directory: Path | None) -> PlantConfig:
     procedures = read_procedures(directory, tags, meanings, problems, names)
     if problems:
         raise ConfigError(render_problems(problems, directory))
+    alarm_problems: list[Problem] = []
+    alarms = read_alarms(directory, tags, alarm_problems)
+    if alarm_problems:
+        raise ConfigError("\n".join(p.render(directory) for p in alarm_problems))
     try:
         config = PlantConfig.model_validate(
             {
@@ -309,6 +315,7 @@ def load_config(directory: Path | None) -> PlantConfig:
                 "security": security,
                 "devices": devices,
                 "tags": tags,
+                "alarms": alarms,
                 "cameras": cameras,
                 "procedures": procedures,
             },
@@ -326,5 +333,6 @@ def json_schema() -> dict[str, Any]:
         "security.toml": SecurityPolicy.model_json_schema(),
         DEVICES_FILE: DevicesFile.model_json_schema(),
         TAGS_FILE: TagsFile.model_json_schema(),
+        ALARMS_FILE: AlarmsFile.model_json_schema(),
         CAMERAS_FILE: CamerasFile.model_json_schema(),
     }
