@@ -169,3 +169,52 @@ ALARM_JOURNAL = register(
         ("shelved_until", TS),
     )
 )
+
+
+# Procedure runs (migration 0005): every run state transition and every step event (data,
+# signature, completion, refused attempt, overdue notice), chained like audit rows.
+PROCEDURE_RUNS = register(
+    _chained(
+        "procedure_run_records",
+        "procedure_runs",
+        ("run_id", T),
+        ("procedure_id", T),
+        ("procedure_version", T),
+        ("procedure_title", T),
+        ("event", T),
+        ("state_from", T),
+        ("state_to", T),
+        ("step_index", I),
+        ("step_id", T),
+        ("actor_id", T),
+        ("actor_name", T),
+        ("terminal_id", T),
+        ("source", T),
+        ("reason", T),
+        ("signature_ids", T),
+    )
+)
+
+STEP_EVENTS = register(
+    _chained(
+        "procedure_step_records",
+        "step_events",
+        ("run_id", T),
+        ("procedure_id", T),
+        ("step_index", I),
+        ("step_id", T),
+        ("step_title", T),
+        ("event", T),
+        ("outcome", T),
+        ("action", T),
+        ("field", T),
+        ("value", T),
+        ("meaning", T),
+        ("signature_ids", T),
+        ("reason", T),
+        ("actor_id", T),
+        ("actor_name", T),
+        ("terminal_id", T),
+        ("source", T),
+    )
+)
