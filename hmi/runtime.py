@@ -20,8 +20,10 @@ from pathlib import Path
 from hmi.bootstrap import Services, open_services
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
+from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
 from hmi.core.clock import Clock, SystemClock
+from hmi.core.commands import CommandService
 from hmi.core.identity import Session
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.scanner import LinkEvent
@@ -33,6 +35,7 @@ from hmi.store.history import HistoryWriter, Loss
 log = logging.getLogger(__name__)
 
 SESSION_CHECK_S = 1.0
+APPROVALS_CHECK_S = 5.0
 ALARM_TICK_S = 1.0
 
 
@@ -68,6 +71,8 @@ class Runtime:
         self.plant: Plant | None = None
         self.history: HistoryWriter | None = None
         self.attribution: WriteAttribution | None = None
+        self.commands: CommandService | None = None
+        self.approvals: ApprovalQueue | None = None
         self.alarms: AlarmEngine | None = None
         self.alarm_journal: StoreAlarmJournal | None = None
         self.alarm_ops: AlarmOperations | None = None
@@ -91,11 +96,25 @@ class Runtime:
             plant.table.subscribe(self.history.record)
             self._start_alarms(services, plant)
             self.plant = plant
+            self.commands = CommandService(
+                services.config,
+                services.identity,
+                services.esign,
+                services.recorder,
+                plant.table,
+                plant.drivers,
+                self.attribution,
+                self.clock,
+            )
+            self.approvals = ApprovalQueue(
+                self.commands, self.clock, services.config.commands.approval_expiry_s
+            )
             services.recorder.commit_soon(
                 [SecurityEntry("runtime_started", None, self.origin, actor_id="system")]
             )
             await plant.start()
             self._tasks.append(asyncio.create_task(self._watch_sessions(), name="sessions"))
+            self._tasks.append(asyncio.create_task(self._expire_approvals(), name="approvals"))
             self._tasks.append(asyncio.create_task(self._tick_alarms(), name="alarms"))
         except BaseException:
             await self.stop()
@@ -212,3 +231,13 @@ class Runtime:
                     self.alarms.tick()
                 except Exception:
                     log.exception("alarm tick failed; retrying")
+
+    async def _expire_approvals(self) -> None:
+        """Approval requests nobody decided in time are recorded and reported (SUP-8)."""
+        while True:
+            await asyncio.sleep(APPROVALS_CHECK_S)
+            if self.approvals is not None:
+                try:
+                    await self.approvals.expire()
+                except Exception:
+                    log.exception("expiring approval requests failed; retrying")

@@ -4,7 +4,9 @@ Errors name the file, the key path and the reason, because the person
 reading them is an engineer with the file open. Files in a configuration
 directory:
 
-* ``plant.toml``: plant identity and scan classes (name → period in seconds);
+* ``plant.toml``: plant identity, scan classes (name → period in seconds),
+  ``[commands]`` (signatures per command type, approval expiry) and the
+  ``[[terminal]]`` list (``hmi.core.terminals``);
 * ``security.toml``: password policy, lockout, sessions, signatures, roles
   and their permissions, password hashing parameters;
 * ``devices.toml`` and ``tags.toml``: the devices and their tags (see
@@ -23,7 +25,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -60,6 +62,7 @@ from hmi.core.plant_config import (
     TagsFile,
 )
 from hmi.core.procedure_config import Procedure, read_procedures
+from hmi.core.terminals import TerminalConfig, check_unique
 
 ROLES = ("operator", "supervisor", "engineer", "qa", "admin")
 
@@ -214,17 +217,55 @@ def _default_scan_classes() -> dict[str, float]:
     return dict(DEFAULT_SCAN_CLASSES)
 
 
+ESign = Literal["none", "single", "double"]
+
+
+def _default_command_esign() -> dict[str, ESign]:
+    return {"write_setpoint": "single", "operate_equipment": "single", "capture_image": "single"}
+
+
+class CommandPolicy(_Model):
+    """``[commands]`` of plant.toml: signatures per command type and approval expiry (SUP-8).
+
+    A tag's own ``esign`` in tags.toml overrides the command type's.
+    """
+
+    esign: dict[str, ESign] = Field(default_factory=_default_command_esign)
+    approval_expiry_s: int = Field(1800, ge=60, le=7 * 86400)
+    readback_s: float = Field(10.0, gt=0, le=300, description="how long a write may take to show")
+
+    @field_validator("esign", mode="before")
+    @classmethod
+    def _with_defaults(cls, value: Any) -> Any:
+        return {**_default_command_esign(), **value} if isinstance(value, dict) else value
+
+    @field_validator("esign")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, ESign]) -> dict[str, ESign]:
+        for kind in value:
+            if kind not in ACTIONS:
+                raise ValueError(f"unknown command type {kind!r}")
+        return value
+
+
+Terminals = Annotated[list[TerminalConfig], AfterValidator(check_unique)]
+
+
 class PlantFile(_Model):
     """``plant.toml`` as written (security, devices and tags have files of their own)."""
 
     plant: PlantInfo = PlantInfo()
     scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
+    commands: CommandPolicy = CommandPolicy()
+    terminal: Terminals = Field(default_factory=list, description="[[terminal]] entries")
 
 
 class PlantConfig(_Model):
     plant: PlantInfo = PlantInfo()
     security: SecurityPolicy = SecurityPolicy()
     scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
+    commands: CommandPolicy = CommandPolicy()
+    terminals: Terminals = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)
     tags: list[TagConfig] = Field(default_factory=list)
     alarms: list[AlarmConfig] = Field(default_factory=list)
@@ -312,6 +353,8 @@ def load_config(directory: Path | None) -> PlantConfig:
             {
                 "plant": plant_file.plant,
                 "scan_classes": plant_file.scan_classes,
+                "commands": plant_file.commands,
+                "terminals": plant_file.terminal,
                 "security": security,
                 "devices": devices,
                 "tags": tags,

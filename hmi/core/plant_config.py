@@ -186,6 +186,9 @@ class TagConfig(_Model):
     low: float | None = None
     high: float | None = None
     rate_of_change: float | None = Field(None, gt=0, description="largest setpoint change per s")
+    esign: Literal["none", "single", "double"] | None = Field(
+        None, description="signatures a write needs; the command type's default if omitted"
+    )
     area: str = ""
     equipment: str = ""
     description: str = ""
