@@ -15,7 +15,7 @@ from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarm_config import AlarmConfig
 from hmi.core.alarms import AlarmEngine, AlarmState
 from hmi.core.clock import FakeClock
-from hmi.core.errors import HmiError, PermissionDenied, SignatureError
+from hmi.core.errors import HmiError, PermissionDenied, RecordError, SignatureError
 from hmi.core.identity import Session
 from hmi.core.tags import Quality, TagChange
 from hmi.store.alarm_journal import StoreAlarmJournal
@@ -191,3 +191,22 @@ async def test_shelve_needs_a_reason_a_signature_and_the_permission(
     assert engine.get(alarm_id).state is AlarmState.UNACK_ACTIVE
     shelved = services.store.query("SELECT count(*) FROM alarm_journal WHERE event = 'shelve'")
     assert shelved == [(0,)]
+
+
+async def test_an_action_that_cannot_be_recorded_is_undone(
+    services: Services, make_user: Maker, setup: tuple[AlarmEngine, AlarmOperations]
+) -> None:
+    engine, ops = setup
+    op_pw = await make_user("op1", "Olga Operator", "operator")
+    operator = await services.identity.login("op1", op_pw, ORIGIN)
+    feed(engine, 40.0)
+
+    async def refuse(*_: object) -> None:
+        raise RecordError("the record store is not available")
+
+    journal_ = engine.journal
+    assert isinstance(journal_, StoreAlarmJournal)
+    journal_.commit = refuse  # type: ignore[method-assign]
+    with pytest.raises(RecordError):
+        await ops.acknowledge(operator, "BR101.TEMP_PV.H")
+    assert engine.get("BR101.TEMP_PV.H").state is AlarmState.UNACK_ACTIVE
