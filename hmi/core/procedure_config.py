@@ -199,8 +199,7 @@ def read_procedures(
         except ValidationError as exc:
             for item in exc.errors():
                 key = _key_path(raw, item["loc"])
-                reason = "required key is missing" if item["type"] == "missing" else item["msg"]
-                problems.append(Problem(file, key, str(reason)))
+                problems.append(Problem(file, key, _REASONS.get(item["type"], item["msg"])))
             continue
         if proc.id in seen:
             why = f"procedure id {proc.id!r} is also used by {seen[proc.id]}"
@@ -223,6 +222,9 @@ def load_procedures(
     if problems:
         raise ConfigError("\n".join(p.render(directory) for p in problems))
     return procedures
+
+
+_REASONS = {"missing": "required key is missing", "extra_forbidden": "unknown key"}
 
 
 def _key_path(raw: object, loc: tuple[int | str, ...]) -> str:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from hmi.core.clock import Clock
 from hmi.core.errors import HmiError
@@ -95,37 +95,11 @@ class Sequencer:
 
     # -- recording --------------------------------------------------------------------
 
-    def _step_event(
-        self,
-        run: Run,
-        event: str,
-        actor: Actor,
-        *,
-        outcome: str = "done",
-        action: str | None = None,
-        field: str | None = None,
-        value: str | None = None,
-        meaning: str | None = None,
-        signature_ids: tuple[str, ...] = (),
-        reason: str | None = None,
-    ) -> StepEvent:
-        s = run.step
-        return StepEvent(
-            run.run_id,
-            run.procedure.id,
-            run.step_index,
-            s.id,
-            s.title,
-            event,
-            outcome,
-            actor,
-            action,
-            field,
-            value,
-            meaning,
-            signature_ids,
-            reason,
-        )
+    def _step_event(self, run: Run, event: str, actor: Actor, **details: Any) -> StepEvent:
+        """A step event of the run's current step; ``details`` are StepEvent's optional fields."""
+        s, outcome = run.step, details.pop("outcome", "done")
+        return StepEvent(run.run_id, run.procedure.id, run.step_index, s.id, s.title, event,
+                         outcome, actor, **details)  # fmt: skip
 
     def _run_event(
         self,

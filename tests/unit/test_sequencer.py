@@ -128,6 +128,26 @@ def test_procedure_errors_name_file_key_path_and_reason(tmp_path: Path) -> None:
     assert f"{where}: step[0] (one).signatures[0].meaning: meaning 'blessed'" in text
 
 
+def test_unknown_keys_missing_keys_and_duplicate_ids_are_named(tmp_path: Path) -> None:
+    root = _config_with(
+        tmp_path,
+        'id = "sample-imaging"\ntitle = "Copy"\nversion = "1"\ncolour = "red"\n'
+        '[[steps]]\nid = "one"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    text = str(info.value)
+    where = f"{root}/procedures/broken.toml"
+    assert f"{where}: colour: unknown key" in text
+    assert f"{where}: step[0] (one).title: required key is missing" in text
+    (root / "procedures" / "broken.toml").write_text(
+        'id = "sample-imaging"\ntitle = "Copy"\nversion = "1"\n[[steps]]\nid = "one"\n'
+        'title = "One"\n'
+    )
+    with pytest.raises(ConfigError, match="also used by procedures/"):
+        load_config(root)
+
+
 def test_demo_procedures_load() -> None:
     ids = {p.id: len(p.steps) for p in demo_config().procedures}
     assert ids == {"sample-imaging": 6, "bioreactor-startup": 5}
