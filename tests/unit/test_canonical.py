@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hmi.core.audit import Kind, canonical_row
-from hmi.store.writetx import _ARROW_TYPES
 from hmi.store.tables import ChainedTable
 from hmi.store.verify import canonical_sql
+from hmi.store.writetx import _ARROW_TYPES
 
 SQL_TYPES = {
     Kind.TEXT: "VARCHAR",
