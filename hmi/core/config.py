@@ -61,7 +61,7 @@ from hmi.core.plant_config import (
     TagConfig,
     TagsFile,
 )
-from hmi.core.procedure_config import Procedure, read_procedures
+from hmi.core.procedure_config import PROCEDURES_DIR, Procedure, read_procedures
 from hmi.core.terminals import TerminalConfig, check_unique
 
 ROLES = ("operator", "supervisor", "engineer", "qa", "admin")
@@ -378,4 +378,5 @@ def json_schema() -> dict[str, Any]:
         TAGS_FILE: TagsFile.model_json_schema(),
         ALARMS_FILE: AlarmsFile.model_json_schema(),
         CAMERAS_FILE: CamerasFile.model_json_schema(),
+        f"{PROCEDURES_DIR}/*.toml": Procedure.model_json_schema(),
     }
