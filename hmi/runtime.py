@@ -20,6 +20,7 @@ from pathlib import Path
 from hmi.bootstrap import Services, open_services
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
+from hmi.core.api import TerminalAPI
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
 from hmi.core.clock import Clock, SystemClock
@@ -73,6 +74,7 @@ class Runtime:
         self.attribution: WriteAttribution | None = None
         self.commands: CommandService | None = None
         self.approvals: ApprovalQueue | None = None
+        self.api: TerminalAPI | None = None
         self.alarms: AlarmEngine | None = None
         self.alarm_journal: StoreAlarmJournal | None = None
         self.alarm_ops: AlarmOperations | None = None
@@ -109,6 +111,7 @@ class Runtime:
             self.approvals = ApprovalQueue(
                 self.commands, self.clock, services.config.commands.approval_expiry_s
             )
+            self.api = TerminalAPI(services.identity, plant.table, self.commands, self.approvals)
             services.recorder.commit_soon(
                 [SecurityEntry("runtime_started", None, self.origin, actor_id="system")]
             )

@@ -232,7 +232,7 @@ class ApprovalQueue:
             await self._record_refusal(actor, item, exc)
             raise
         try:
-            again = commands.check(session, origin, item.prepared.command)
+            again = await commands.check(session, origin, item.prepared.command)
             if not commands.attribution.same(item.tag, again.old_value, item.old_value):
                 raise ApprovalRefused(
                     f"{item.tag} is now {again.old_value}, not {item.old_value} as when the "

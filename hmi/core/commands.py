@@ -46,20 +46,20 @@ WRITE_KINDS = ("write_setpoint", "operate_equipment")
 
 
 class SequenceGate(Protocol):
-    """The sequencer's say on a command: raises ``HmiError`` naming the step where it is allowed.
+    """The sequencer's say on a command given within a procedure run.
 
-    With no procedure constraining the target, a gate lets the command pass.
+    Raises ``HmiError`` naming the step where the command is allowed
+    (``hmi.core.sequencer.Sequencer.gate``). A command outside any run is not
+    asked about: no procedure constrains it.
     """
 
-    def gate(
-        self, session: Session, run_id: str | None, command_kind: str, target: str
-    ) -> None: ...
+    async def gate(self, session: Session | None, run_id: str, kind: str, target: str) -> None: ...
 
 
 class OpenGate:
     """No sequencer: nothing constrains commands beyond the other checks."""
 
-    def gate(self, session: Session, run_id: str | None, command_kind: str, target: str) -> None:
+    async def gate(self, session: Session | None, run_id: str, kind: str, target: str) -> None:
         return None
 
 
@@ -221,7 +221,7 @@ class CommandService:
         own = self._tag_esign.get(tag)
         return own or self.config.commands.esign.get(kind, "single")
 
-    def check(self, session: Session, origin: Origin, command: Command) -> Prepared:
+    async def check(self, session: Session, origin: Origin, command: Command) -> Prepared:
         """Authorise, terminal, gate, validate: raises ``HmiError`` (not yet recorded)."""
         current = self.identity.require_permission(session, command.kind)
         if command.kind not in WRITE_KINDS:
@@ -231,7 +231,8 @@ class CommandService:
         except KeyError:
             raise HmiError(f"There is no tag {command.tag}.") from None
         check_terminal(self.config.terminals, current.origin, origin, command.kind, d.area)
-        self.gate.gate(current, command.run_id, command.kind, command.tag)
+        if command.run_id is not None:
+            await self.gate.gate(current, command.run_id, command.kind, command.tag)
         value = self.validate(command.kind, d, command.value)
         return Prepared(
             command, d, self._current(d.name), value, self.policy_for(command.kind, d.name)
@@ -304,7 +305,7 @@ class CommandService:
         """Check, sign, (queue or) write, read back and record ``command``."""
         actor = Actor(session.user_id, session.user.full_name, origin)
         try:
-            prepared = self.check(session, origin, command)
+            prepared = await self.check(session, origin, command)
         except HmiError as exc:
             raise await self.refuse(actor, command, exc) from None
         signed: list[tuple[Signature, SignatureEntry]] = []

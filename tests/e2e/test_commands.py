@@ -18,6 +18,7 @@ from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, ADMIN_TEMP, CHEAP_SECURITY,
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
 from hmi.bootstrap import init_data_dir
+from hmi.core.api import Decision, SetpointRequest
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.clock import FakeClock
 from hmi.core.commands import Command, CommandService, Credentials
@@ -292,3 +293,36 @@ async def test_expired_and_changed_requests_are_refused(plant: Plant):
         await queue.approve(sup, CONSOLE, second.approval_id, "sup1", PASSWORD, "fine")
     assert plant.plc.get("TEMP_SP") == pytest.approx(38.0)
     assert not queue.list_pending()
+
+
+async def test_the_terminal_api_reads_requests_and_approves(plant: Plant):
+    api = plant.runtime.api
+    assert api is not None
+    op = await api.login("op1", PASSWORD, CONSOLE)
+    api.touch(op)
+    (reading,) = api.read_tags(op, ["BR101.TEMP_SP"])
+    assert reading.value == pytest.approx(37.0) and reading.units == "°C"
+    assert reading.quality == "GOOD"
+    choices = {c.action: c.allowed for c in api.what_may_i_do(op)}
+    assert choices == {"write_setpoint": True, "operate_equipment": True, "approve_command": False}
+
+    asked = await api.request_write(
+        op, CONSOLE, SetpointRequest("BR101.TEMP_SP", 37.5, "warm up", Credentials(PASSWORD, "op1"))
+    )
+    assert asked.outcome == "pending" and "Olga Operator (op1)" in asked.signatures[0]
+    sup = await api.login("sup1", PASSWORD, CONSOLE)
+    (pending,) = api.pending_approvals(sup)
+    assert (pending.requester_id, pending.old_value, pending.new_value, pending.units) == (
+        "op1",
+        pytest.approx(37.0),
+        pytest.approx(37.5),
+        "°C",
+    )
+    assert pending.expires_at - pending.requested_at == timedelta(minutes=30)
+    done = await api.decide(
+        sup, CONSOLE, Decision(pending.approval_id, True, "sup1", PASSWORD, "agreed")
+    )
+    assert done is not None and done.outcome == "done"
+    assert plant.plc.get("TEMP_SP") == pytest.approx(37.5)
+    await api.logout(op)
+    await api.logout(sup)
