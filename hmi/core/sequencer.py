@@ -13,11 +13,12 @@ every refusal is recorded before the caller hears of it.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from hmi.core.clock import Clock
 from hmi.core.errors import HmiError
@@ -49,6 +50,8 @@ from hmi.core.tag_table import TagTable
 
 PERMISSION = "run_procedure"
 ProcedureRecord = Record | RunEvent | StepEvent
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class ProcedureRecorder(Protocol):
@@ -65,6 +68,25 @@ class Overdue:
     step_title: str
     limit_s: float
     message: str
+
+
+def _adopt(run: Run, draft: Run) -> None:
+    """Make ``run`` what ``draft`` became, once the change is recorded."""
+    for f in fields(run):
+        setattr(run, f.name, getattr(draft, f.name))
+
+
+def _one_at_a_time(
+    action: Callable[Concatenate[Sequencer, Any, str, P], Awaitable[T]],
+) -> Callable[Concatenate[Sequencer, Any, str, P], Awaitable[T]]:
+    """Actions on one run take turns, so two terminals cannot both complete the same step."""
+
+    async def one(self: Sequencer, session: Any, run_id: str, /, *a: P.args, **kw: P.kwargs) -> T:
+        async with self.lock(run_id):
+            return await action(self, session, run_id, *a, **kw)
+
+    one.__doc__, one.__name__ = action.__doc__, getattr(action, "__name__", "action")
+    return one
 
 
 def _actor(session: Session | None) -> Actor:
@@ -92,6 +114,10 @@ class Sequencer:
         self.recorder = recorder
         self.clock = clock
         self.runs: dict[str, Run] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, run_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(run_id, asyncio.Lock())
 
     # -- recording --------------------------------------------------------------------
 
@@ -153,21 +179,25 @@ class Sequencer:
         self.runs[run.run_id] = run
         return run
 
+    @_one_at_a_time
     async def start(self, session: Session, run_id: str) -> None:
         run = self.run(run_id)
         actor = _actor(self.identity.require_permission(session, PERMISSION))
+        draft = replace(run)
         try:
-            before, _ = run.transition("start")
+            before, _ = draft.transition("start")
         except SequenceError as exc:
             raise await self._refuse(run, actor, "start", exc) from None
-        run.begin_step(0, self.clock.now())
+        draft.begin_step(0, self.clock.now())
         await self.recorder.commit(
             [
-                self._run_event(run, "started", before, actor),
-                self._step_event(run, "started", actor),
+                self._run_event(draft, "started", before, actor),
+                self._step_event(draft, "started", actor),
             ]
         )
+        _adopt(run, draft)
 
+    @_one_at_a_time
     async def enter_data(self, session: Session, run_id: str, name: str, value: object) -> str:
         """Record a value for the current step; returns it as recorded."""
         run = self.run(run_id)
@@ -200,6 +230,7 @@ class Sequencer:
             step=f"{run.step_number} {run.step.title}",
         )
 
+    @_one_at_a_time
     async def sign_step(
         self,
         session: Session,
@@ -227,6 +258,7 @@ class Sequencer:
             raise await self._refuse(run, actor, f"sign:{meaning}", exc) from None
         return await self._signed(run, signature, entry, role, actor)
 
+    @_one_at_a_time
     async def witness_step(
         self,
         session: Session,
@@ -283,6 +315,7 @@ class Sequencer:
         )
         return signature
 
+    @_one_at_a_time
     async def complete_step(self, session: Session, run_id: str) -> None:
         """Finish the current step and begin the next (the last one completes the run)."""
         run = self.run(run_id)
@@ -300,13 +333,15 @@ class Sequencer:
         records: list[ProcedureRecord] = [
             self._step_event(run, "completed", actor, signature_ids=sig_ids)
         ]
+        draft = replace(run)
         if run.step_index + 1 < len(run.procedure.steps):
-            run.begin_step(run.step_index + 1, self.clock.now())
-            records.append(self._step_event(run, "started", actor))
+            draft.begin_step(run.step_index + 1, self.clock.now())
+            records.append(self._step_event(draft, "started", actor))
         else:
-            before, _ = run.transition("complete")
-            records.append(self._run_event(run, "completed", before, actor))
+            before, _ = draft.transition("complete")
+            records.append(self._run_event(draft, "completed", before, actor))
         await self.recorder.commit(records)
+        _adopt(run, draft)
 
     async def hold(
         self, session: Session, run_id: str, reason: str, password: str, user_id: str | None = None
@@ -323,6 +358,7 @@ class Sequencer:
     ) -> None:
         await self._signed_transition(session, run_id, "abort", reason, password, user_id)
 
+    @_one_at_a_time
     async def _signed_transition(
         self,
         session: Session,
@@ -354,13 +390,16 @@ class Sequencer:
             )
         except HmiError as exc:
             raise await self._refuse(run, actor, name, exc) from None
-        before, _ = run.transition(name)
+        draft = replace(run)
+        before, _ = draft.transition(name)
         past = {"hold": "held", "restart": "restarted", "abort": "aborted"}[name]
-        event = self._run_event(run, past, before, actor, reason, (signature.signature_id,))
+        event = self._run_event(draft, past, before, actor, reason, (signature.signature_id,))
         await self.recorder.commit([entry, event])
+        _adopt(run, draft)
 
     # -- gating and guidance ------------------------------------------------------------
 
+    @_one_at_a_time
     async def gate(self, session: Session | None, run_id: str, kind: str, target: str) -> None:
         """None if the command is allowed in the run's current step; else record and refuse."""
         run = self.run(run_id)

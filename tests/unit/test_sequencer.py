@@ -404,3 +404,35 @@ async def test_a_run_never_goes_back(kit: Kit) -> None:
     with pytest.raises(SequenceError, match="only moves forward"):
         run.begin_step(0, kit.clock.now())
     assert run.step_index == 1
+
+
+async def test_two_terminals_completing_the_same_step_advance_it_once(kit: Kit) -> None:
+    import asyncio
+
+    run = await kit.seq.create_run(kit.op1, "sample-imaging")
+    await kit.seq.start(kit.op1, run.run_id)
+    await sign(kit, run.run_id, "op1", "performed")
+    results = await asyncio.gather(
+        kit.seq.complete_step(kit.op1, run.run_id),
+        kit.seq.complete_step(kit.op2, run.run_id),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, SequenceError) for r in results) == 1
+    assert run.step_index == 1
+
+
+async def test_a_change_that_cannot_be_recorded_does_not_happen(kit: Kit) -> None:
+    run = await kit.seq.create_run(kit.op1, "sample-imaging")
+    recorder = kit.seq.recorder
+
+    class Broken:
+        async def commit(self, records: object) -> list[object]:
+            raise HmiError("disk full", title="Not recorded")
+
+    kit.seq.recorder = Broken()
+    with pytest.raises(HmiError, match="disk full"):
+        await kit.seq.start(kit.op1, run.run_id)
+    assert run.state is RunState.IDLE
+    kit.seq.recorder = recorder
+    await kit.seq.start(kit.op1, run.run_id)
+    assert run.state is RunState.RUNNING
