@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol
 
 from hmi.core.clock import Clock
 from hmi.core.errors import HmiError
@@ -50,8 +50,6 @@ from hmi.core.tag_table import TagTable
 
 PERMISSION = "run_procedure"
 ProcedureRecord = Record | RunEvent | StepEvent
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class ProcedureRecorder(Protocol):
@@ -74,19 +72,6 @@ def _adopt(run: Run, draft: Run) -> None:
     """Make ``run`` what ``draft`` became, once the change is recorded."""
     for f in fields(run):
         setattr(run, f.name, getattr(draft, f.name))
-
-
-def _one_at_a_time(
-    action: Callable[Concatenate[Sequencer, Any, str, P], Awaitable[T]],
-) -> Callable[Concatenate[Sequencer, Any, str, P], Awaitable[T]]:
-    """Actions on one run take turns, so two terminals cannot both complete the same step."""
-
-    async def one(self: Sequencer, session: Any, run_id: str, /, *a: P.args, **kw: P.kwargs) -> T:
-        async with self.lock(run_id):
-            return await action(self, session, run_id, *a, **kw)
-
-    one.__doc__, one.__name__ = action.__doc__, getattr(action, "__name__", "action")
-    return one
 
 
 def _actor(session: Session | None) -> Actor:
@@ -179,44 +164,46 @@ class Sequencer:
         self.runs[run.run_id] = run
         return run
 
-    @_one_at_a_time
     async def start(self, session: Session, run_id: str) -> None:
-        run = self.run(run_id)
-        actor = _actor(self.identity.require_permission(session, PERMISSION))
-        draft = replace(run)
-        try:
-            before, _ = draft.transition("start")
-        except SequenceError as exc:
-            raise await self._refuse(run, actor, "start", exc) from None
-        draft.begin_step(0, self.clock.now())
-        await self.recorder.commit(
-            [
-                self._run_event(draft, "started", before, actor),
-                self._step_event(draft, "started", actor),
-            ]
-        )
-        _adopt(run, draft)
+        async with self.lock(run_id):
+            run = self.run(run_id)
+            actor = _actor(self.identity.require_permission(session, PERMISSION))
+            draft = replace(run)
+            try:
+                before, _ = draft.transition("start")
+            except SequenceError as exc:
+                raise await self._refuse(run, actor, "start", exc) from None
+            draft.begin_step(0, self.clock.now())
+            await self.recorder.commit(
+                [
+                    self._run_event(draft, "started", before, actor),
+                    self._step_event(draft, "started", actor),
+                ]
+            )
+            _adopt(run, draft)
 
-    @_one_at_a_time
     async def enter_data(self, session: Session, run_id: str, name: str, value: object) -> str:
         """Record a value for the current step; returns it as recorded."""
-        run = self.run(run_id)
-        actor = _actor(self.identity.require_permission(session, PERMISSION))
-        try:
-            require_running(run)
-            spec = next((f for f in run.step.data if f.name == name), None)
-            if spec is None:
-                raise SequenceError(f"{run.step_name()} has no field {name!r}.")
-            if run.signatures:
-                raise SequenceError(
-                    f"{run.step_name()} is already signed; its data can no longer be changed."
-                )
-            text = validate_value(spec, value)
-        except SequenceError as exc:
-            raise await self._refuse(run, actor, f"enter_data:{name}", exc) from None
-        await self.recorder.commit([self._step_event(run, "data", actor, field=name, value=text)])
-        run.data[name] = text
-        return text
+        async with self.lock(run_id):
+            run = self.run(run_id)
+            actor = _actor(self.identity.require_permission(session, PERMISSION))
+            try:
+                require_running(run)
+                spec = next((f for f in run.step.data if f.name == name), None)
+                if spec is None:
+                    raise SequenceError(f"{run.step_name()} has no field {name!r}.")
+                if run.signatures:
+                    raise SequenceError(
+                        f"{run.step_name()} is already signed; its data can no longer be changed."
+                    )
+                text = validate_value(spec, value)
+            except SequenceError as exc:
+                raise await self._refuse(run, actor, f"enter_data:{name}", exc) from None
+            await self.recorder.commit(
+                [self._step_event(run, "data", actor, field=name, value=text)]
+            )
+            run.data[name] = text
+            return text
 
     def _request(self, run: Run, meaning: str, reason: str) -> SignatureRequest:
         data = ", ".join(f"{k}={v}" for k, v in sorted(run.data.items())) or None
@@ -230,7 +217,6 @@ class Sequencer:
             step=f"{run.step_number} {run.step.title}",
         )
 
-    @_one_at_a_time
     async def sign_step(
         self,
         session: Session,
@@ -242,23 +228,23 @@ class Sequencer:
         user_id: str | None = None,
     ) -> Signature:
         """The session's user gives one of the current step's signatures."""
-        run = self.run(run_id)
-        current = self.identity.require_permission(session, PERMISSION)
-        actor = _actor(current)
-        try:
-            role = signable(run, meaning, current.user.roles, current.user_id)
-            signature, entry = await self.esign.sign(
-                current,
-                self._request(run, meaning, reason),
-                password,
-                permission=PERMISSION,
-                user_id=user_id,
-            )
-        except HmiError as exc:
-            raise await self._refuse(run, actor, f"sign:{meaning}", exc) from None
-        return await self._signed(run, signature, entry, role, actor)
+        async with self.lock(run_id):
+            run = self.run(run_id)
+            current = self.identity.require_permission(session, PERMISSION)
+            actor = _actor(current)
+            try:
+                role = signable(run, meaning, current.user.roles, current.user_id)
+                signature, entry = await self.esign.sign(
+                    current,
+                    self._request(run, meaning, reason),
+                    password,
+                    permission=PERMISSION,
+                    user_id=user_id,
+                )
+            except HmiError as exc:
+                raise await self._refuse(run, actor, f"sign:{meaning}", exc) from None
+            return await self._signed(run, signature, entry, role, actor)
 
-    @_one_at_a_time
     async def witness_step(
         self,
         session: Session,
@@ -270,32 +256,33 @@ class Sequencer:
         reason: str,
     ) -> Signature:
         """A second person signs at this session's terminal (its user stays logged in)."""
-        run = self.run(run_id)
-        current = self.identity.require_session(session)
-        actor = _actor(current)
-        try:
-            user = await self.identity.get_existing(user_id)
-            if user_id == current.user_id:
-                raise SequenceError("A witness is a different person from the logged-in user.")
-            role = signable(run, meaning, user.roles, user_id)
-            first = run.signatures[0].signer_id if run.signatures else current.user_id
-            signature, entry = await self.esign.witness(
-                self._request(run, meaning, reason),
-                user_id,
-                password,
-                current.origin,
-                permission=PERMISSION,
-                not_user=first,
+        async with self.lock(run_id):
+            run = self.run(run_id)
+            current = self.identity.require_session(session)
+            actor = _actor(current)
+            try:
+                user = await self.identity.get_existing(user_id)
+                if user_id == current.user_id:
+                    raise SequenceError("A witness is a different person from the logged-in user.")
+                role = signable(run, meaning, user.roles, user_id)
+                first = run.signatures[0].signer_id if run.signatures else current.user_id
+                signature, entry = await self.esign.witness(
+                    self._request(run, meaning, reason),
+                    user_id,
+                    password,
+                    current.origin,
+                    permission=PERMISSION,
+                    not_user=first,
+                )
+            except HmiError as exc:
+                raise await self._refuse(run, actor, f"witness:{meaning}", exc) from None
+            return await self._signed(
+                run,
+                signature,
+                entry,
+                role,
+                Actor(user_id, user.full_name, current.origin.terminal_id, current.origin.source),
             )
-        except HmiError as exc:
-            raise await self._refuse(run, actor, f"witness:{meaning}", exc) from None
-        return await self._signed(
-            run,
-            signature,
-            entry,
-            role,
-            Actor(user_id, user.full_name, current.origin.terminal_id, current.origin.source),
-        )
 
     async def _signed(
         self, run: Run, signature: Signature, entry: Record, role: str, actor: Actor
@@ -315,33 +302,33 @@ class Sequencer:
         )
         return signature
 
-    @_one_at_a_time
     async def complete_step(self, session: Session, run_id: str) -> None:
         """Finish the current step and begin the next (the last one completes the run)."""
-        run = self.run(run_id)
-        actor = _actor(self.identity.require_permission(session, PERMISSION))
-        try:
-            require_running(run)
-            blockers = step_blockers(run, self.tags.get)
-            if blockers:
-                raise SequenceError(
-                    f"{run.step_name()} cannot be completed: {'; '.join(blockers)}."
-                )
-        except SequenceError as exc:
-            raise await self._refuse(run, actor, "complete_step", exc) from None
-        sig_ids = tuple(s.signature_id for s in run.signatures)
-        records: list[ProcedureRecord] = [
-            self._step_event(run, "completed", actor, signature_ids=sig_ids)
-        ]
-        draft = replace(run)
-        if run.step_index + 1 < len(run.procedure.steps):
-            draft.begin_step(run.step_index + 1, self.clock.now())
-            records.append(self._step_event(draft, "started", actor))
-        else:
-            before, _ = draft.transition("complete")
-            records.append(self._run_event(draft, "completed", before, actor))
-        await self.recorder.commit(records)
-        _adopt(run, draft)
+        async with self.lock(run_id):
+            run = self.run(run_id)
+            actor = _actor(self.identity.require_permission(session, PERMISSION))
+            try:
+                require_running(run)
+                blockers = step_blockers(run, self.tags.get)
+                if blockers:
+                    raise SequenceError(
+                        f"{run.step_name()} cannot be completed: {'; '.join(blockers)}."
+                    )
+            except SequenceError as exc:
+                raise await self._refuse(run, actor, "complete_step", exc) from None
+            sig_ids = tuple(s.signature_id for s in run.signatures)
+            records: list[ProcedureRecord] = [
+                self._step_event(run, "completed", actor, signature_ids=sig_ids)
+            ]
+            draft = replace(run)
+            if run.step_index + 1 < len(run.procedure.steps):
+                draft.begin_step(run.step_index + 1, self.clock.now())
+                records.append(self._step_event(draft, "started", actor))
+            else:
+                before, _ = draft.transition("complete")
+                records.append(self._run_event(draft, "completed", before, actor))
+            await self.recorder.commit(records)
+            _adopt(run, draft)
 
     async def hold(
         self, session: Session, run_id: str, reason: str, password: str, user_id: str | None = None
@@ -358,7 +345,6 @@ class Sequencer:
     ) -> None:
         await self._signed_transition(session, run_id, "abort", reason, password, user_id)
 
-    @_one_at_a_time
     async def _signed_transition(
         self,
         session: Session,
@@ -368,44 +354,47 @@ class Sequencer:
         password: str,
         user_id: str | None,
     ) -> None:
-        run = self.run(run_id)
-        current = self.identity.require_permission(session, PERMISSION)
-        actor = _actor(current)
-        meaning = "approved" if name == "abort" else "performed"
-        request = SignatureRequest(
-            f"procedure_{name}",
-            run.procedure.id,
-            meaning,
-            reason,
-            old_value=run.state.value,
-            run_id=run.run_id,
-            step=f"{run.step_number} {run.step.title}",
-        )
-        try:
-            if not reason.strip():
-                raise SequenceError(f"A reason is required to {name} a run.")
-            transition_check(run, name, current.user.roles)
-            signature, entry = await self.esign.sign(
-                current, request, password, permission=PERMISSION, user_id=user_id
+        async with self.lock(run_id):
+            run = self.run(run_id)
+            current = self.identity.require_permission(session, PERMISSION)
+            actor = _actor(current)
+            meaning = "approved" if name == "abort" else "performed"
+            request = SignatureRequest(
+                f"procedure_{name}",
+                run.procedure.id,
+                meaning,
+                reason,
+                old_value=run.state.value,
+                run_id=run.run_id,
+                step=f"{run.step_number} {run.step.title}",
             )
-        except HmiError as exc:
-            raise await self._refuse(run, actor, name, exc) from None
-        draft = replace(run)
-        before, _ = draft.transition(name)
-        past = {"hold": "held", "restart": "restarted", "abort": "aborted"}[name]
-        event = self._run_event(draft, past, before, actor, reason, (signature.signature_id,))
-        await self.recorder.commit([entry, event])
-        _adopt(run, draft)
+            try:
+                if not reason.strip():
+                    raise SequenceError(f"A reason is required to {name} a run.")
+                transition_check(run, name, current.user.roles)
+                signature, entry = await self.esign.sign(
+                    current, request, password, permission=PERMISSION, user_id=user_id
+                )
+            except HmiError as exc:
+                raise await self._refuse(run, actor, name, exc) from None
+            draft = replace(run)
+            before, _ = draft.transition(name)
+            past = {"hold": "held", "restart": "restarted", "abort": "aborted"}[name]
+            event = self._run_event(draft, past, before, actor, reason, (signature.signature_id,))
+            await self.recorder.commit([entry, event])
+            _adopt(run, draft)
 
     # -- gating and guidance ------------------------------------------------------------
 
-    @_one_at_a_time
     async def gate(self, session: Session | None, run_id: str, kind: str, target: str) -> None:
         """None if the command is allowed in the run's current step; else record and refuse."""
-        run = self.run(run_id)
-        why = gate_reason(run, kind, target)
-        if why is not None:
-            raise await self._refuse(run, _actor(session), f"{kind}:{target}", SequenceError(why))
+        async with self.lock(run_id):
+            run = self.run(run_id)
+            why = gate_reason(run, kind, target)
+            if why is not None:
+                raise await self._refuse(
+                    run, _actor(session), f"{kind}:{target}", SequenceError(why)
+                )
 
     async def tick(self) -> list[Overdue]:
         """Steps past their time limit, each reported once and recorded (supervisors notified)."""
