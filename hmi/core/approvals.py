@@ -4,10 +4,11 @@ A command whose policy is ``double`` and that had no witness at the
 terminal waits here, signed by the person who asked. A supervisor (never the
 requester) sees who asked, exactly what (old → new, units), why and when it
 expires, and approves or rejects with a full signature (user ID and
-password, meaning "approved" or "rejected"). Approval does not trust the
-past: the command is checked again at that moment (the value may have
-changed, the limits or the gate may now refuse it, the approver's terminal
-must allow it) and only then written. A request nobody decides in time
+password; meaning "approved", or "reviewed" for a rejection, and the
+signed action says which). Approval does not trust the past: the command
+is checked again at that moment (the value may have changed, the limits or
+the gate may now refuse it, the approver's terminal must allow it) and only
+then written. A request nobody decides in time
 expires; that is recorded and supervisors are notified.
 
 Every request, decision and expiry is an audit row (``approval_requested``,
@@ -164,11 +165,14 @@ class ApprovalQueue:
     def list_pending(self) -> list[PendingCommand]:
         return sorted(self.pending.values(), key=lambda p: p.requested_at)
 
-    def _request(self, item: PendingCommand, meaning: str, reason: str) -> SignatureRequest:
+    def _request(
+        self, item: PendingCommand, decision: str, meaning: str, reason: str
+    ) -> SignatureRequest:
+        """What the supervisor signs: the decision on exactly this request."""
         c = item.prepared.command
         request = item.prepared.request(meaning)
         return SignatureRequest(
-            action=f"{c.kind} (approval {item.approval_id})",
+            action=f"{decision} {c.kind} (approval {item.approval_id})",
             target=request.target,
             meaning=meaning,
             reason=reason,
@@ -221,7 +225,7 @@ class ApprovalQueue:
         commands = self.commands
         try:
             signature, entry = await commands.esign.witness(
-                self._request(item, "approved", reason),
+                self._request(item, "approve", "approved", reason),
                 user_id,
                 password,
                 origin,
@@ -283,7 +287,7 @@ class ApprovalQueue:
         item, actor = await self._decide_checks(session, origin, approval_id, user_id)
         try:
             signature, entry = await self.commands.esign.witness(
-                self._request(item, "rejected", reason),
+                self._request(item, "reject", "reviewed", reason),
                 user_id,
                 password,
                 origin,

@@ -270,6 +270,11 @@ async def test_a_double_signed_setpoint_through_the_approval_queue(plant: Plant)
     assert [r[4] for r in rows] == ["approval_approved", "write_setpoint"]
     assert rows[1][0] == "op1" and len(rows[1][11].split(",")) == 2
     assert plant.audit("action = 'approval_refused'")
+    events = plant.runtime.services.store.query(
+        "SELECT event, actor_id FROM approvals WHERE approval_id = ? ORDER BY seq",
+        [item.approval_id],
+    )
+    assert events == [("requested", "op1"), ("refused", "op1"), ("approved", "sup2")]
 
 
 async def test_expired_and_changed_requests_are_refused(plant: Plant):
@@ -326,3 +331,23 @@ async def test_the_terminal_api_reads_requests_and_approves(plant: Plant):
     assert plant.plc.get("TEMP_SP") == pytest.approx(37.5)
     await api.logout(op)
     await api.logout(sup)
+    again = await api.request_write(
+        op2 := await api.login("op1", PASSWORD, CONSOLE),
+        CONSOLE,
+        SetpointRequest("BR101.TEMP_SP", 38.0, "warmer", Credentials(PASSWORD, "op1")),
+    )
+    assert (
+        await api.decide(
+            sup2 := await api.login("sup2", PASSWORD, CONSOLE),
+            CONSOLE,
+            Decision(again.approval_id or "", False, "sup2", PASSWORD, "not during this phase"),
+        )
+        is None
+    )
+    assert not api.pending_approvals(sup2)
+    assert plant.plc.get("TEMP_SP") == pytest.approx(37.5)
+    rejected = plant.runtime.services.store.query(
+        "SELECT actor_id, outcome, reason FROM approvals WHERE event = 'rejected'"
+    )
+    assert rejected == [("sup2", "done", "not during this phase")]
+    await api.logout(op2)
