@@ -147,9 +147,12 @@ class Scanner:
         """Stop polling and every driver; the table keeps the last values."""
         self._running = False
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Cancel until they end: on Python 3.11 asyncio.wait_for (pymodbus awaits each reply
+        # with it) drops a cancellation that lands as the reply arrives (CPython gh-86296).
+        while pending := [t for t in tasks if not t.done()]:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.1)
         results = await asyncio.gather(
             *(d.stop() for d in self.drivers.values()), return_exceptions=True
         )
@@ -216,7 +219,7 @@ class Scanner:
     async def _poll(self, group: PollStats) -> None:
         clock, period = self._clock, group.period
         due = clock.monotonic()
-        while True:
+        while self._running:
             started = clock.monotonic()
             samples = await self._read(group)
             try:
