@@ -9,11 +9,12 @@ only misuse of the driver itself raises.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 Value = bool | int | float | str | bytes
 """A device value in engineering units (after scaling), or raw bytes."""
@@ -126,3 +127,17 @@ class MethodCalling(Protocol):
 
 
 Backoff = Callable[[int], Awaitable[None]]
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` until every one has ended.
+
+    One cancel is not always enough: on Python 3.11, ``asyncio.wait_for`` (which
+    pymodbus uses for every reply) drops a cancellation that lands just as the
+    awaited result arrives (CPython gh-86296), and a loop that should stop
+    polls on instead.
+    """
+    while pending := [t for t in tasks if not t.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)

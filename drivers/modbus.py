@@ -17,7 +17,6 @@ re-exported here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -41,6 +40,7 @@ from drivers.base import (
     Sample,
     Value,
     WriteNotConfirmed,
+    cancel_and_wait,
     utc_now,
 )
 from drivers.codec import decode, encode, pack_registers
@@ -205,9 +205,7 @@ class ModbusDriver:
     async def stop(self) -> None:
         task, self._reconnect = self._reconnect, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
         self._close()
         self._state, self._reason = LinkState.DOWN, "stopped"
 
@@ -311,8 +309,13 @@ class ModbusDriver:
         reply = await self._request(client, block)
         if reply.isError() and reply.exception_code == 2 and len(block.points) > 1:
             s = self.settings
-            parts = plan_reads(block.points, max_gap=0, max_bit_gap=0,
-                               max_registers=s.max_registers, max_bits=s.max_bits)
+            parts = plan_reads(
+                block.points,
+                max_gap=0,
+                max_bit_gap=0,
+                max_registers=s.max_registers,
+                max_bits=s.max_bits,
+            )
             if len(parts) == 1:
                 parts = [ReadBlock(block.table, p.address, p.count, (p,)) for p in block.points]
             self._splits[block] = parts

@@ -54,6 +54,7 @@ from drivers.base import (
     SampleCallback,
     Value,
     WriteNotConfirmed,
+    cancel_and_wait,
     utc_now,
 )
 
@@ -454,8 +455,7 @@ class OpcUaDriver:
         runner, self._runner = self._runner, None
         self._stopping = True
         if runner is not None:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+            await cancel_and_wait([runner])
         self._go_down("driver stopped")
         client, self._client = self._client, None
         if client is not None:

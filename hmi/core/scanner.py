@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from drivers.base import Driver, DriverError, LinkState, Sample, Subscribing
+from drivers.base import Driver, DriverError, LinkState, Sample, Subscribing, cancel_and_wait
 from drivers.base import Quality as DriverQuality
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.tag_table import TagTable
@@ -147,12 +147,7 @@ class Scanner:
         """Stop polling and every driver; the table keeps the last values."""
         self._running = False
         tasks, self._tasks = self._tasks, []
-        # Cancel until they end: on Python 3.11 asyncio.wait_for (pymodbus awaits each reply
-        # with it) drops a cancellation that lands as the reply arrives (CPython gh-86296).
-        while pending := [t for t in tasks if not t.done()]:
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=0.1)
+        await cancel_and_wait(tasks)
         results = await asyncio.gather(
             *(d.stop() for d in self.drivers.values()), return_exceptions=True
         )
