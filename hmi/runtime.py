@@ -140,6 +140,9 @@ class Runtime:
             await asyncio.to_thread(self.history.close)
             self.history = None
         if self.services is not None:
+            if self.approvals is not None:
+                await self.approvals.withdraw_all("the runtime stopped")
+                self.approvals = None
             for session in list(self.services.identity.sessions.values()):
                 await self.services.identity.end_session(session, "runtime_stopped")
             await self.services.recorder.commit(

@@ -13,7 +13,8 @@ expires; that is recorded and supervisors are notified.
 
 Every request, decision and expiry is an audit row (``approval_requested``,
 ``approval_approved``, ``approval_rejected``, ``approval_expired``,
-``approval_refused``) carrying the approval ID, and the QA view ``approvals``
+``approval_refused``, ``approval_withdrawn`` when the runtime stops with requests
+undecided) carrying the approval ID, and the QA view ``approvals``
 shows them (migration 0006).
 """
 
@@ -307,6 +308,18 @@ class ApprovalQueue:
             signature_ids=(*item.signature_ids, signature.signature_id),
         )
         await self.commands.recorder.commit([entry, row])
+
+    async def withdraw_all(self, why: str) -> list[PendingCommand]:
+        """Requests that can no longer be decided (the queue lives in memory): recorded."""
+        gone = list(self.pending.values())
+        self.pending.clear()
+        for item in gone:
+            system = Actor("system", "Custos runtime", item.origin)
+            text = f"Approval request withdrawn ({why}): {item.describe()}."
+            notice = NotificationEntry("supervisor", "approval_withdrawn", text, item.approval_id)
+            row = self._row("approval_withdrawn", "withdrawn", system, item, detail=why)
+            await self.commands.recorder.commit([row, notice])
+        return gone
 
     async def expire(self) -> list[PendingCommand]:
         """Requests past their expiry: recorded, removed, and supervisors notified."""

@@ -299,6 +299,13 @@ async def test_expired_and_changed_requests_are_refused(plant: Plant):
     assert plant.plc.get("TEMP_SP") == pytest.approx(38.0)
     assert not queue.list_pending()
 
+    third = await plant.commands.execute(op, CONSOLE, temp(38.5), Credentials(PASSWORD))
+    assert [p.approval_id for p in await queue.withdraw_all("test")] == [third.approval_id]
+    withdrawn = plant.runtime.services.store.query(
+        "SELECT approval_id, actor_id, outcome FROM approvals WHERE event = 'withdrawn'"
+    )
+    assert withdrawn == [(third.approval_id, "system", "withdrawn")]
+
 
 async def test_the_terminal_api_reads_requests_and_approves(plant: Plant):
     api = plant.runtime.api
