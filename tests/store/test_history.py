@@ -104,10 +104,9 @@ def test_many_values_land_in_few_transactions(store: Store, monkeypatch: Any) ->
 
 
 def test_values_are_flushed_by_age_without_asking(store: Store) -> None:
-    writer = HistoryWriter(store, max_rows=1000, max_delay_s=0.05)
+    writer = HistoryWriter(store, max_rows=1000, max_delay_s=0.5)
     try:
-        for i in range(3):
-            writer.record(sample(i))
+        assert writer.record_many([sample(i) for i in range(3)]) == 3  # one lock: one batch
         wait_for(lambda: store.query("SELECT count(*) FROM tag_history") == [(3,)])
         assert writer.stats.batches == 1
     finally:
