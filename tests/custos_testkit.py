@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hmi.bootstrap import Services
@@ -36,3 +40,27 @@ async def activate(services: Services, user_id: str, temporary: str, password: s
     session = await services.identity.login(user_id, temporary, ORIGIN)
     await services.identity.change_password(session, temporary, password)
     await services.identity.logout(session)
+
+
+DEMO_CONFIG = Path(__file__).parents[1] / "config" / "demo"
+
+
+async def until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
+    """Wait for ``predicate`` against a deadline (never a bare sleep as synchronisation)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def demo_config(target: Path, modbus_port: int, opcua_url: str) -> Path:
+    """The demo plant's configuration, pointed at simulators on free ports, cheap hashing."""
+    shutil.copytree(DEMO_CONFIG, target)
+    devices = (target / "devices.toml").read_text()
+    devices = devices.replace("port = 15020", f"port = {modbus_port}")
+    devices = devices.replace('"opc.tcp://127.0.0.1:14840"', f'"{opcua_url}"')
+    (target / "devices.toml").write_text(devices)
+    (target / "security.toml").write_text(CHEAP_SECURITY)
+    return target

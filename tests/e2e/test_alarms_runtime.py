@@ -7,8 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from custos_testkit import ADMIN_TEMP, ORIGIN
-from test_runtime import demo_config, until
+from custos_testkit import ADMIN_TEMP, ORIGIN, demo_config, until
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from custos_testkit import ADMIN_TEMP, CHEAP_SECURITY, ORIGIN
+from custos_testkit import ADMIN_TEMP, CHEAP_SECURITY, ORIGIN, until
 
 from drivers.base import LinkState
 from drivers.camera import CaptureRefused
@@ -82,15 +80,6 @@ drop_folder = "drop"
 timeout_s = 10.0
 settle_s = 0.05
 """
-
-
-async def until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def write_config(directory: Path, modbus_port: int, opcua_url: str) -> Path:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, ADMIN_TEMP, CHEAP_SECURITY, activate
+from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, ADMIN_TEMP, CHEAP_SECURITY, activate, until
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
@@ -39,15 +38,6 @@ AUDIT_FIELDS = (
     "actor_id, actor_name, terminal_id, source_address, action, target, old_value, new_value, "
     "units, reason, outcome, signature_ids, run_id, step, detail"
 )
-
-
-async def until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @dataclass

@@ -3,14 +3,10 @@ device are flagged, link losses are recorded, and the records verify afterwards 
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from custos_testkit import ADMIN_TEMP, CHEAP_SECURITY, ORIGIN
+from custos_testkit import ADMIN_TEMP, ORIGIN, demo_config, until
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
@@ -19,27 +15,6 @@ from hmi.runtime import Runtime
 from hmi.store.verify import verify_data_dir
 
 pytestmark = pytest.mark.timeout(90)
-DEMO = Path(__file__).parents[2] / "config" / "demo"
-
-
-async def until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
-def demo_config(target: Path, modbus_port: int, opcua_url: str) -> Path:
-    """The demo plant's configuration, pointed at simulators on free ports, cheap hashing."""
-    shutil.copytree(DEMO, target)
-    devices = (target / "devices.toml").read_text()
-    devices = devices.replace("port = 15020", f"port = {modbus_port}")
-    devices = devices.replace('"opc.tcp://127.0.0.1:14840"', f'"{opcua_url}"')
-    (target / "devices.toml").write_text(devices)
-    (target / "security.toml").write_text(CHEAP_SECURITY)
-    return target
 
 
 async def test_runtime_records_history_unattributed_changes_and_link_loss(tmp_path: Path):
