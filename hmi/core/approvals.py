@@ -207,6 +207,31 @@ class ApprovalQueue:
             raise
         return item, actor
 
+    async def _sign_decision(
+        self,
+        item: PendingCommand,
+        actor: Actor,
+        decision: str,
+        meaning: str,
+        reason: str,
+        user_id: str,
+        password: str,
+        origin: Origin,
+    ) -> tuple[Signature, SignatureEntry]:
+        """The supervisor's full signature on the decision; a refused one is recorded first."""
+        try:
+            return await self.commands.esign.witness(
+                self._request(item, decision, meaning, reason),
+                user_id,
+                password,
+                origin,
+                permission=SUPERVISOR_PERMISSION,
+                not_user=item.requester_id,
+            )
+        except HmiError as exc:
+            await self._record_refusal(actor, item, exc)
+            raise
+
     async def _record_refusal(self, actor: Actor, item: PendingCommand, exc: HmiError) -> None:
         await self.commands.recorder.commit(
             [self._row("approval_refused", "refused", actor, item, detail=exc.message)]
@@ -224,18 +249,9 @@ class ApprovalQueue:
         """A supervisor approves: sign, check everything again, then write."""
         item, actor = await self._decide_checks(session, origin, approval_id, user_id)
         commands = self.commands
-        try:
-            signature, entry = await commands.esign.witness(
-                self._request(item, "approve", "approved", reason),
-                user_id,
-                password,
-                origin,
-                permission=SUPERVISOR_PERMISSION,
-                not_user=item.requester_id,
-            )
-        except HmiError as exc:
-            await self._record_refusal(actor, item, exc)
-            raise
+        signature, entry = await self._sign_decision(
+            item, actor, "approve", "approved", reason, user_id, password, origin
+        )
         try:
             again = await commands.check(session, origin, item.prepared.command)
             if not commands.attribution.same(item.tag, again.old_value, item.old_value):
@@ -286,18 +302,9 @@ class ApprovalQueue:
         reason: str,
     ) -> None:
         item, actor = await self._decide_checks(session, origin, approval_id, user_id)
-        try:
-            signature, entry = await self.commands.esign.witness(
-                self._request(item, "reject", "reviewed", reason),
-                user_id,
-                password,
-                origin,
-                permission=SUPERVISOR_PERMISSION,
-                not_user=item.requester_id,
-            )
-        except HmiError as exc:
-            await self._record_refusal(actor, item, exc)
-            raise
+        signature, entry = await self._sign_decision(
+            item, actor, "reject", "reviewed", reason, user_id, password, origin
+        )
         self.pending.pop(approval_id, None)
         row = self._row(
             "approval_rejected",
