@@ -78,6 +78,7 @@ def demo(reset: bool, seconds: float | None, data: Path) -> None:
     from hmi.demo import DEMO_USERS, MODBUS_PORT, OPCUA_PORT, demo_config_dir, run_demo
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # late replies: the driver copes
 
     def ready(runtime: Any, created: bool) -> None:
         state = "created" if created else "reused (hmi demo --reset starts over)"
