@@ -29,14 +29,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
+
+from drivers.sim.serving import Serving
 
 
 def center(index: int) -> float:
@@ -137,7 +137,7 @@ class BulkDevice:
             await server.shutdown()  # type: ignore[no-untyped-call]
 
 
-class BulkPlant:
+class BulkPlant(Serving):
     """``devices`` bulk devices on free ports, refreshed together every ``period`` seconds."""
 
     def __init__(
@@ -159,18 +159,6 @@ class BulkPlant:
         ]
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         for device in self.devices:

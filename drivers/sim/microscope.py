@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC
 from functools import lru_cache
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from asyncua import ua
@@ -34,6 +33,8 @@ from asyncua.server.user_managers import UserManager
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 from PIL import Image, ImageDraw, ImageFilter
+
+from drivers.sim.serving import Serving
 
 NAMESPACE_URI = "urn:custos:sim:microscope"
 APPLICATION_URI = "urn:custos:sim:microscope-server"
@@ -221,7 +222,7 @@ class _GuardedAttributeService(AttributeService):
         return None
 
 
-class MicroscopeServer:
+class MicroscopeServer(Serving):
     """``async with MicroscopeServer() as srv:`` serves MIC1 on ``srv.url``.
 
     ``tick`` seconds between real-time steps; ``None`` runs no background task
@@ -278,18 +279,6 @@ class MicroscopeServer:
         self._strict = value
         if self._service is not None:
             self._service.strict = value
-
-    async def __aenter__(self) -> MicroscopeServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         server = Server(user_manager=self._users)

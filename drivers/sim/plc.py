@@ -25,8 +25,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
@@ -37,6 +36,7 @@ from pymodbus.simulator.simcore import SimCore
 
 from drivers.codec import DType, Format, decode, encode, register_count
 from drivers.sim.drop_camera import DropCamera
+from drivers.sim.serving import Serving
 
 Table = Literal["coil", "discrete_input", "holding_register", "input_register"]
 BIT_TABLES: tuple[Table, ...] = ("coil", "discrete_input")
@@ -284,7 +284,7 @@ class PlcStore(SimCore):
             self.on_write()
 
 
-class BioreactorPLC:
+class BioreactorPLC(Serving):
     """A bioreactor skid: temperature, pH, DO, agitation, feed and harvest.
 
     ``step(dt)`` advances the model by ``dt`` simulated seconds, so tests are
@@ -335,18 +335,6 @@ class BioreactorPLC:
         self._publish()
 
     # ------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Listen on ``host:port``; ``port`` then holds the port actually bound."""
