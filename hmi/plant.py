@@ -237,9 +237,11 @@ def _camera(config: PlantConfig, index: int, camera: CameraConfig, driver: Drive
     )
 
 
-def build_cameras(config: PlantConfig, drivers: Mapping[str, Driver]) -> dict[str, Camera]:
+def build_cameras(
+    config: PlantConfig, drivers: Mapping[str, Driver]
+) -> dict[str, ConfiguredCamera]:
     """One camera per cameras.toml entry, on the plant's own drivers (ConfigError if impossible)."""
-    cameras: dict[str, Camera] = {}
+    cameras: dict[str, ConfiguredCamera] = {}
     for index, camera in enumerate(config.cameras):
         where = f"{config.file(CAMERAS_FILE)}: {entry_label('camera', index, camera.name)}"
         driver = drivers.get(camera.device)
@@ -266,7 +268,7 @@ class Plant:
     drivers: dict[str, Driver]
     table: TagTable
     scanner: Scanner
-    cameras: dict[str, Camera] = field(default_factory=dict)
+    cameras: dict[str, ConfiguredCamera] = field(default_factory=dict)
 
     async def start(self) -> None:
         await self.scanner.start()

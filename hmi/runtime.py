@@ -21,23 +21,32 @@ from hmi.bootstrap import Services, open_services
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
 from hmi.core.api import TerminalAPI
+from hmi.core.api_alarms import AlarmDesk
+from hmi.core.api_procedures import ProcedureDesk
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
+from hmi.core.captures import CaptureCommands
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.commands import CommandService
 from hmi.core.identity import Session
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.scanner import LinkEvent
+from hmi.core.sequencer import Overdue, Sequencer
 from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
+from hmi.records.images import StoreCaptureArchive
 from hmi.store.alarm_journal import StoreAlarmJournal
 from hmi.store.history import HistoryWriter, Loss
+from hmi.store.procedures import ProcedureRecorder
 
 log = logging.getLogger(__name__)
 
 SESSION_CHECK_S = 1.0
 APPROVALS_CHECK_S = 5.0
 ALARM_TICK_S = 1.0
+PROCEDURE_TICK_S = 5.0
+OVERDUE_PRIORITY = 2
+FINISHED = ("complete", "aborted")
 
 
 def runtime_origin() -> Origin:
@@ -78,6 +87,9 @@ class Runtime:
         self.alarms: AlarmEngine | None = None
         self.alarm_journal: StoreAlarmJournal | None = None
         self.alarm_ops: AlarmOperations | None = None
+        self.sequencer: Sequencer | None = None
+        self._overdue: dict[str, int] = {}
+        """Run ID → the step whose overdue alarm is raised."""
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -98,6 +110,14 @@ class Runtime:
             plant.table.subscribe(self.history.record)
             self._start_alarms(services, plant)
             self.plant = plant
+            self.sequencer = Sequencer(
+                services.config.procedures,
+                plant.table,
+                services.identity,
+                services.esign,
+                ProcedureRecorder(services.store),
+                self.clock,
+            )
             self.commands = CommandService(
                 services.config,
                 services.identity,
@@ -107,11 +127,12 @@ class Runtime:
                 plant.drivers,
                 self.attribution,
                 self.clock,
+                gate=self.sequencer,
             )
             self.approvals = ApprovalQueue(
                 self.commands, self.clock, services.config.commands.approval_expiry_s
             )
-            self.api = TerminalAPI(services.identity, plant.table, self.commands, self.approvals)
+            self.api = self._api(services, plant)
             services.recorder.commit_soon(
                 [SecurityEntry("runtime_started", None, self.origin, actor_id="system")]
             )
@@ -119,9 +140,28 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._watch_sessions(), name="sessions"))
             self._tasks.append(asyncio.create_task(self._expire_approvals(), name="approvals"))
             self._tasks.append(asyncio.create_task(self._tick_alarms(), name="alarms"))
+            self._tasks.append(asyncio.create_task(self._tick_procedures(), name="procedures"))
         except BaseException:
             await self.stop()
             raise
+
+    def _api(self, services: Services, plant: Plant) -> TerminalAPI:
+        """The Terminal API over every service: what terminals may ask, and nothing else."""
+        assert self.commands is not None and self.approvals is not None
+        assert self.alarm_ops is not None and self.sequencer is not None
+        terminals = services.config.terminals
+        recorder = services.recorder
+        return TerminalAPI(
+            services.identity,
+            plant.table,
+            self.commands,
+            self.approvals,
+            alarms=AlarmDesk(services.identity, self.alarm_ops, plant.table, terminals, recorder),
+            procedures=ProcedureDesk(self.sequencer, terminals, recorder),
+            captures=CaptureCommands(
+                self.commands, plant.cameras, StoreCaptureArchive(services.store)
+            ),
+        )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -247,3 +287,29 @@ class Runtime:
                     await self.approvals.expire()
                 except Exception:
                     log.exception("expiring approval requests failed; retrying")
+
+    async def _tick_procedures(self) -> None:
+        """Steps past their time limit: recorded, supervisors notified, a system alarm raised."""
+        while True:
+            await asyncio.sleep(PROCEDURE_TICK_S)
+            try:
+                await self.check_procedures()
+            except Exception:
+                log.exception("checking procedure time limits failed; retrying")
+
+    async def check_procedures(self) -> list[Overdue]:
+        """One pass of the overdue check; an alarm clears once its run leaves the step."""
+        if self.sequencer is None or self.alarms is None:
+            return []
+        found = await self.sequencer.tick()
+        for overdue in found:
+            self._overdue[overdue.run_id] = self.sequencer.runs[overdue.run_id].step_index
+            self.alarms.raise_system(
+                f"overdue_step.{overdue.run_id[:8]}", overdue.message, OVERDUE_PRIORITY
+            )
+        for run_id, step_index in list(self._overdue.items()):
+            now = self.sequencer.runs.get(run_id)
+            if now is None or now.step_index != step_index or now.state.value in FINISHED:
+                self.alarms.clear_system(f"overdue_step.{run_id[:8]}")
+                del self._overdue[run_id]
+        return found

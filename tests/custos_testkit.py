@@ -64,3 +64,32 @@ def demo_config(target: Path, modbus_port: int, opcua_url: str) -> Path:
     (target / "devices.toml").write_text(devices)
     (target / "security.toml").write_text(CHEAP_SECURITY)
     return target
+
+
+PLANT_PASSWORD = "Working9pass"
+PLANT_USERS = (
+    ("op1", "Olga Operator", "operator"),
+    ("op2", "Otto Operator", "operator"),
+    ("sup1", "Sam Supervisor", "supervisor"),
+    ("sup2", "Sue Supervisor", "supervisor"),
+    ("qa1", "Quinn Quality", "qa"),
+)
+
+
+async def init_plant_data(data: Path, config: Path, origin: Origin) -> None:
+    """A new data directory with the first admin and ``PLANT_USERS``, all on ``PLANT_PASSWORD``."""
+    from hmi.bootstrap import init_data_dir
+    from hmi.core.useradmin import Credentials
+
+    services = await init_data_dir(data, config, ADMIN_ID, ADMIN_NAME, ADMIN_TEMP, origin)
+    try:
+        await activate(services, ADMIN_ID, ADMIN_TEMP, ADMIN_PASSWORD)
+        admin = await services.identity.login(ADMIN_ID, ADMIN_PASSWORD, origin)
+        for user_id, name, role in PLANT_USERS:
+            temp = await services.admin.add_user(
+                admin, Credentials(ADMIN_PASSWORD, ADMIN_ID), user_id, name, (role,), "test user"
+            )
+            await activate(services, user_id, temp, PLANT_PASSWORD)
+        await services.identity.logout(admin)
+    finally:
+        services.close()

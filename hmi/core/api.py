@@ -1,111 +1,65 @@
 """The Terminal API: everything a terminal may ask of the runtime, as plain data.
 
-The TUI and a future remote protocol call only this, so what a screen can
-do is exactly what is checked and recorded here. Requests and results are
-plain dataclasses (easy to serialise); refusals are ``HmiError`` with text
-for the person at the terminal. Every request carries the terminal's origin,
-so the command service can check that the session is used where it began.
+The TUI and the remote protocol call only this, so what a screen can do is
+exactly what is checked and recorded here. Requests and results are plain
+dataclasses (``hmi.core.api_types``, easy to serialise); refusals are
+``HmiError`` with text for the person at the terminal. Every request carries
+the terminal's origin, so the command service can check that the session is
+used where it began. Alarms and procedures have their own desks
+(``api.alarms``, ``api.procedures``), built on the same checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
 
-from hmi.core.approvals import ApprovalQueue, PendingCommand
+from hmi.core.api_alarms import AlarmDesk
+from hmi.core.api_procedures import ProcedureDesk
+from hmi.core.api_types import (
+    AlarmBanner,
+    AlarmView,
+    CaptureOutcome,
+    CommandOutcome,
+    Decision,
+    FieldView,
+    PendingApproval,
+    ProcedureInfo,
+    RunView,
+    SetpointRequest,
+    SigningPreview,
+    StepView,
+    TagReading,
+)
+from hmi.core.approvals import ApprovalQueue
+from hmi.core.captures import CaptureCommands, CaptureRequest
 from hmi.core.commands import Command, CommandService, Credentials
+from hmi.core.errors import HmiError
+from hmi.core.esign import SignatureRequest, SigningMode
 from hmi.core.identity import IdentityService, Session
 from hmi.core.records import Origin
 from hmi.core.step_rules import Choice
 from hmi.core.tag_table import TagTable
 from hmi.core.tags import TagScalar
 
-
-@dataclass(frozen=True)
-class TagReading:
-    tag: str
-    value: TagScalar | None
-    quality: str
-    units: str
-    time: datetime
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class SetpointRequest:
-    """Write ``value`` to ``tag``, signed; ``witness`` for a second signer at this terminal."""
-
-    tag: str
-    value: TagScalar
-    reason: str
-    signature: Credentials
-    witness: Credentials | None = None
-    kind: str = "write_setpoint"
-    run_id: str | None = None
-    step: str | None = None
-
-
-@dataclass(frozen=True)
-class CommandOutcome:
-    outcome: str
-    """``done`` or ``pending`` (waiting for approval)."""
-    tag: str
-    old_value: TagScalar | None
-    new_value: TagScalar
-    read_back: TagScalar | None
-    signatures: tuple[str, ...]
-    """Manifestations: printed name, date and time, meaning (11.50)."""
-    approval_id: str | None = None
-
-
-@dataclass(frozen=True)
-class PendingApproval:
-    approval_id: str
-    requester_id: str
-    requester_name: str
-    terminal_id: str
-    action: str
-    tag: str
-    old_value: TagScalar | None
-    new_value: TagScalar
-    units: str
-    reason: str
-    requested_at: datetime
-    expires_at: datetime
-
-    @classmethod
-    def of(cls, item: PendingCommand) -> PendingApproval:
-        return cls(
-            item.approval_id,
-            item.requester_id,
-            item.requester_name,
-            item.origin.terminal_id,
-            item.prepared.command.kind,
-            item.tag,
-            item.old_value,
-            item.new_value,
-            item.units,
-            item.reason,
-            item.requested_at,
-            item.expires_at,
-        )
-
-
-@dataclass(frozen=True)
-class Decision:
-    approval_id: str
-    approve: bool
-    user_id: str
-    password: str
-    reason: str
-
-
-class Guide(Protocol):
-    """What a procedure run allows now (``hmi.core.sequencer.Sequencer.what_now``)."""
-
-    def what_now(self, run_id: str, session: Session) -> list[Choice]: ...
+__all__ = [
+    "AlarmBanner",
+    "AlarmView",
+    "CaptureOutcome",
+    "CaptureRequest",
+    "CommandOutcome",
+    "Credentials",
+    "Decision",
+    "FieldView",
+    "PendingApproval",
+    "ProcedureInfo",
+    "RunView",
+    "SetpointRequest",
+    "SigningPreview",
+    "StepView",
+    "TagReading",
+    "TerminalAPI",
+]
 
 
 @dataclass
@@ -114,8 +68,12 @@ class TerminalAPI:
     table: TagTable
     commands: CommandService
     approvals: ApprovalQueue
-    guide: Guide | None = None
-    _choices: tuple[str, ...] = field(default=("write_setpoint", "operate_equipment"))
+    alarms: AlarmDesk | None = None
+    procedures: ProcedureDesk | None = None
+    captures: CaptureCommands | None = None
+    _choices: tuple[str, ...] = field(
+        default=("write_setpoint", "operate_equipment", "capture_image")
+    )
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -148,6 +106,26 @@ class TerminalAPI:
 
     # -- commands ---------------------------------------------------------------------
 
+    def _preview(self, session: Session, request: SignatureRequest, esign: str) -> SigningPreview:
+        full = self.commands.esign.mode_for(session) is SigningMode.FULL
+        return SigningPreview(request, esign, full, request.digest())
+
+    async def preview_write(
+        self,
+        session: Session,
+        origin: Origin,
+        tag: str,
+        value: TagScalar,
+        reason: str,
+        *,
+        kind: str = "write_setpoint",
+        run_id: str | None = None,
+    ) -> SigningPreview:
+        """What the signature dialog shows for this write; refused (and recorded) if not allowed."""
+        command = Command(kind, tag, value, reason, run_id)
+        prepared = await self.commands.preview(session, origin, command)
+        return self._preview(session, prepared.request("performed"), prepared.esign)
+
     async def request_write(
         self, session: Session, origin: Origin, request: SetpointRequest
     ) -> CommandOutcome:
@@ -155,7 +133,7 @@ class TerminalAPI:
             request.kind, request.tag, request.value, request.reason, request.run_id, request.step
         )
         result = await self.commands.execute(
-            session, origin, command, request.signature, request.witness
+            session, origin, command, request.signature, request.witness, request.shown
         )
         return CommandOutcome(
             result.outcome,
@@ -166,6 +144,43 @@ class TerminalAPI:
             tuple(s.manifestation() for s in result.signatures),
             result.approval_id,
         )
+
+    def _captures(self) -> CaptureCommands:
+        if self.captures is None:
+            raise HmiError("This plant has no cameras.")
+        return self.captures
+
+    async def preview_capture(
+        self, session: Session, origin: Origin, request: CaptureRequest
+    ) -> SigningPreview:
+        """What the signature dialog shows for this capture; refused (and recorded) if not."""
+        captures = self._captures()
+        command = await captures.preview(session, origin, request)
+        esign = captures.cameras[command.tag].config.esign
+        return self._preview(session, captures.request(command, "performed"), esign)
+
+    async def capture(
+        self, session: Session, origin: Origin, request: CaptureRequest
+    ) -> CaptureOutcome:
+        """Take a picture under signature; returns once the image and its record are stored."""
+        done = await self._captures().capture(session, origin, request)
+        i = done.image
+        return CaptureOutcome(
+            done.camera,
+            i.sha256,
+            i.size,
+            i.format,
+            i.width,
+            i.height,
+            i.seq,
+            i.path,
+            done.settings,
+            tuple(s.manifestation() for s in done.signatures),
+        )
+
+    def cameras(self, session: Session) -> list[str]:
+        self.identity.require_session(session)
+        return sorted(self.captures.cameras) if self.captures is not None else []
 
     def pending_approvals(self, session: Session) -> list[PendingApproval]:
         self.identity.require_session(session)
@@ -194,8 +209,8 @@ class TerminalAPI:
     def what_may_i_do(self, session: Session, run_id: str | None = None) -> list[Choice]:
         """Commands open to this session; within a run, the sequencer's answer."""
         current = self.identity.require_session(session)
-        if run_id is not None and self.guide is not None:
-            return self.guide.what_now(run_id, current)
+        if run_id is not None and self.procedures is not None:
+            return self.procedures.sequencer.what_now(run_id, current)
         policy = self.identity.policy
         out = []
         for action in (*self._choices, "approve_command"):

@@ -44,22 +44,32 @@ SUPERVISOR_PERMISSION = "approve_command"
 
 WRITE_KINDS = ("write_setpoint", "operate_equipment")
 
+PROCEDURE_KINDS = {"write_setpoint": "write_setpoint", "operate_equipment": "operate",
+                   "capture_image": "capture"}  # fmt: skip
+"""Command kind (the permission) → its name in a procedure step's ``commands`` list."""
+
 
 class SequenceGate(Protocol):
     """The sequencer's say on a command given within a procedure run.
 
     Raises ``HmiError`` naming the step where the command is allowed
-    (``hmi.core.sequencer.Sequencer.gate``). A command outside any run is not
-    asked about: no procedure constrains it.
+    (``hmi.core.sequencer.Sequencer.gate``); otherwise returns the run's
+    current step as the records name it, so the audit row says the step the
+    run was really in, not the one a terminal claimed. A command outside any
+    run is not asked about: no procedure constrains it.
     """
 
-    async def gate(self, session: Session | None, run_id: str, kind: str, target: str) -> None: ...
+    async def gate(
+        self, session: Session | None, run_id: str, kind: str, target: str
+    ) -> str | None: ...
 
 
 class OpenGate:
     """No sequencer: nothing constrains commands beyond the other checks."""
 
-    async def gate(self, session: Session | None, run_id: str, kind: str, target: str) -> None:
+    async def gate(
+        self, session: Session | None, run_id: str, kind: str, target: str
+    ) -> str | None:
         return None
 
 
@@ -232,7 +242,10 @@ class CommandService:
             raise HmiError(f"There is no tag {command.tag}.") from None
         check_terminal(self.config.terminals, current.origin, origin, command.kind, d.area)
         if command.run_id is not None:
-            await self.gate.gate(current, command.run_id, command.kind, command.tag)
+            step = await self.gate.gate(
+                current, command.run_id, PROCEDURE_KINDS[command.kind], command.tag
+            )
+            command = replace(command, step=step or command.step)
         value = self.validate(command.kind, d, command.value)
         return Prepared(
             command, d, self._current(d.name), value, self.policy_for(command.kind, d.name)
@@ -294,6 +307,18 @@ class CommandService:
 
     # -- the command ---------------------------------------------------------------
 
+    async def preview(self, session: Session, origin: Origin, command: Command) -> Prepared:
+        """The checks of ``execute`` without acting: what the signature dialog will show.
+
+        A refusal is recorded here as it would be on execution, so a screen
+        that never gets as far as a signature still leaves its trace.
+        """
+        try:
+            return await self.check(session, origin, command)
+        except HmiError as exc:
+            actor = Actor(session.user_id, session.user.full_name, origin)
+            raise await self.refuse(actor, command, exc) from None
+
     async def execute(
         self,
         session: Session,
@@ -301,11 +326,23 @@ class CommandService:
         command: Command,
         signature: Credentials | None = None,
         witness: Credentials | None = None,
+        shown: str | None = None,
     ) -> CommandResult:
-        """Check, sign, (queue or) write, read back and record ``command``."""
+        """Check, sign, (queue or) write, read back and record ``command``.
+
+        ``shown`` is the digest of the signature request the signer was shown
+        (``preview``); if what would be signed now differs, nothing is signed.
+        """
         actor = Actor(session.user_id, session.user.full_name, origin)
         try:
             prepared = await self.check(session, origin, command)
+            if shown is not None and prepared.request("performed").digest() != shown:
+                raise HmiError(
+                    f"{command.tag} changed while the signature dialog was open (it is now "
+                    f"{prepared.old_value!r}). Nothing was signed; review the change and sign "
+                    "again.",
+                    "Changed before signing",
+                )
         except HmiError as exc:
             raise await self.refuse(actor, command, exc) from None
         signed: list[tuple[Signature, SignatureEntry]] = []

@@ -386,8 +386,10 @@ class Sequencer:
 
     # -- gating and guidance ------------------------------------------------------------
 
-    async def gate(self, session: Session | None, run_id: str, kind: str, target: str) -> None:
-        """None if the command is allowed in the run's current step; else record and refuse."""
+    async def gate(
+        self, session: Session | None, run_id: str, kind: str, target: str
+    ) -> str | None:
+        """The current step's label if the command is allowed in it; else record and refuse."""
         async with self.lock(run_id):
             run = self.run(run_id)
             why = gate_reason(run, kind, target)
@@ -395,6 +397,7 @@ class Sequencer:
                 raise await self._refuse(
                     run, _actor(session), f"{kind}:{target}", SequenceError(why)
                 )
+            return f"{run.step_number} {run.step.title}"
 
     async def tick(self) -> list[Overdue]:
         """Steps past their time limit, each reported once and recorded (supervisors notified)."""

@@ -27,10 +27,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drivers.camera import Camera, CaptureResult
+from drivers.camera import Camera
 from hmi.core.audit import canonical_json
+from hmi.core.captures import ArchivedImage, CapturedImage
 from hmi.core.errors import RecordError
+from hmi.core.records import Record
 from hmi.store.db import Store, WriteTx
+from hmi.store.recorder import apply_record
 from hmi.store.tables import CAPTURES
 from hmi.store.verify_images import file_sha256, image_file_name
 
@@ -138,7 +141,7 @@ class CaptureRecord:
 
 def capture_row(
     stored: StoredImage,
-    result: CaptureResult,
+    result: CapturedImage,
     camera: str,
     *,
     actor_id: str | None = None,
@@ -174,7 +177,7 @@ def capture_row(
 
 def record_capture(
     store: Store,
-    result: CaptureResult,
+    result: CapturedImage,
     camera: str | Camera,
     *,
     actor_id: str | None = None,
@@ -183,8 +186,12 @@ def record_capture(
     signature_ids: Sequence[str] = (),
     run_id: str | None = None,
     step: str | None = None,
+    records: Sequence[Record] = (),
 ) -> CaptureRecord:
     """Store the image write-once, then append its ``captures`` row; returns once durable.
+
+    ``records`` (the command's ``done`` audit row) are committed in the same
+    transaction as the row, so neither is recorded without the other.
 
     Blocks on disk and on the writer thread: call it from a thread (or use
     ``arecord_capture``) on the event loop.
@@ -205,6 +212,8 @@ def record_capture(
 
     def append(tx: WriteTx) -> CaptureRecord:
         done = tx.append(CAPTURES, row)
+        for record in records:
+            apply_record(tx, record)
         return CaptureRecord(
             done.seq,
             done.ts,
@@ -222,7 +231,43 @@ def record_capture(
 
 
 async def arecord_capture(
-    store: Store, result: CaptureResult, camera: str | Camera, **who: Any
+    store: Store, result: CapturedImage, camera: str | Camera, **who: Any
 ) -> CaptureRecord:
     """``record_capture`` off the event loop (``who``: its keyword arguments)."""
     return await asyncio.to_thread(record_capture, store, result, camera, **who)
+
+
+class StoreCaptureArchive:
+    """The core's ``CaptureArchive`` on a ``Store``: image file first, then its row."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def archive(
+        self,
+        image: CapturedImage,
+        camera: str,
+        *,
+        actor_id: str,
+        actor_name: str,
+        terminal_id: str,
+        signature_ids: Sequence[str],
+        run_id: str | None,
+        step: str | None,
+        records: Sequence[Record],
+    ) -> ArchivedImage:
+        done = await arecord_capture(
+            self.store,
+            image,
+            camera,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            terminal_id=terminal_id,
+            signature_ids=signature_ids,
+            run_id=run_id,
+            step=step,
+            records=records,
+        )
+        return ArchivedImage(
+            done.seq, done.sha256, done.size, done.format, done.width, done.height, str(done.path)
+        )

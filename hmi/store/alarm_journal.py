@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from hmi.core.alarms import AlarmTransition
 from hmi.core.records import Record
 from hmi.store.db import Store
-from hmi.store.recorder import _apply
+from hmi.store.recorder import apply_record
 from hmi.store.tables import ALARM_JOURNAL
 from hmi.store.writetx import WriteTx
 
@@ -76,7 +76,7 @@ class StoreAlarmJournal:
             for t in transitions:
                 tx.append(ALARM_JOURNAL, journal_row(t))
             for r in records:
-                _apply(tx, r)
+                apply_record(tx, r)
 
         return job
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from hmi.core.runs import Actor, RunEvent, StepEvent
 from hmi.core.sequencer import ProcedureRecord
-from hmi.store.recorder import StoreRecorder, _apply
+from hmi.store.recorder import StoreRecorder, apply_record
 from hmi.store.tables import PROCEDURE_RUNS, STEP_EVENTS
 from hmi.store.writetx import WriteTx
 
@@ -61,7 +61,7 @@ def _write(tx: WriteTx, record: ProcedureRecord) -> object:
             **_who(record.actor),
         }
         return tx.append(STEP_EVENTS, row).seq
-    return _apply(tx, record)
+    return apply_record(tx, record)
 
 
 class ProcedureRecorder(StoreRecorder):

@@ -41,7 +41,7 @@ _UPDATABLE = {
 }
 
 
-def _apply(tx: WriteTx, record: Record) -> object:
+def apply_record(tx: WriteTx, record: Record) -> object:
     if isinstance(record, AuditEntry):
         return tx.append(
             AUDIT,
@@ -222,16 +222,16 @@ class StoreRecorder:
         self.store = store
 
     def commit_now(self, records: Sequence[Record]) -> list[object]:
-        return self.store.write(lambda tx: [_apply(tx, r) for r in records])
+        return self.store.write(lambda tx: [apply_record(tx, r) for r in records])
 
     def commit_soon(self, records: Sequence[Record]) -> Future[list[object]]:
         """Queue ``records`` without waiting (from the scan path, which must never block)."""
         batch = list(records)
-        return self.store.submit(lambda tx: [_apply(tx, r) for r in batch])
+        return self.store.submit(lambda tx: [apply_record(tx, r) for r in batch])
 
     async def commit(self, records: Sequence[Record]) -> list[object]:
         batch = list(records)
-        return await self.store.awrite(lambda tx: [_apply(tx, r) for r in batch])
+        return await self.store.awrite(lambda tx: [apply_record(tx, r) for r in batch])
 
     async def _query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self.store.query, sql, params)

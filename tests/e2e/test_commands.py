@@ -306,7 +306,12 @@ async def test_the_terminal_api_reads_requests_and_approves(plant: Plant):
     assert reading.value == pytest.approx(37.0) and reading.units == "°C"
     assert reading.quality == "GOOD"
     choices = {c.action: c.allowed for c in api.what_may_i_do(op)}
-    assert choices == {"write_setpoint": True, "operate_equipment": True, "approve_command": False}
+    assert choices == {
+        "write_setpoint": True,
+        "operate_equipment": True,
+        "capture_image": True,
+        "approve_command": False,
+    }
 
     asked = await api.request_write(
         op, CONSOLE, SetpointRequest("BR101.TEMP_SP", 37.5, "warm up", Credentials(PASSWORD, "op1"))
