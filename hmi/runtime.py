@@ -28,10 +28,12 @@ from hmi.core.commands import CommandService
 from hmi.core.identity import Session
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.scanner import LinkEvent
+from hmi.core.system_checks import SystemChecks
 from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
 from hmi.store.alarm_journal import StoreAlarmJournal
 from hmi.store.history import HistoryWriter, Loss
+from hmi.watch import SystemWatch
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class Runtime:
         self.alarms: AlarmEngine | None = None
         self.alarm_journal: StoreAlarmJournal | None = None
         self.alarm_ops: AlarmOperations | None = None
+        self.system_watch: SystemWatch | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -119,6 +122,8 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._watch_sessions(), name="sessions"))
             self._tasks.append(asyncio.create_task(self._expire_approvals(), name="approvals"))
             self._tasks.append(asyncio.create_task(self._tick_alarms(), name="alarms"))
+            watch = self._start_system_checks(services, plant)
+            self._tasks.append(asyncio.create_task(watch.run(), name="system checks"))
         except BaseException:
             await self.stop()
             raise
@@ -227,6 +232,15 @@ class Runtime:
                 f"Record integrity check failed at start-up: {report.summary()}",
                 1,
             )
+
+    def _start_system_checks(self, services: Services, plant: Plant) -> SystemWatch:
+        """Clock drift, free disk space and lockouts as system alarms."""
+        assert self.alarms is not None
+        config = services.config
+        checks = SystemChecks(self.alarms, config.clock, config.storage)
+        services.identity.on_lockout = checks.lockout
+        self.system_watch = SystemWatch(checks, plant.drivers, self.data, self.clock)
+        return self.system_watch
 
     async def _tick_alarms(self) -> None:
         """On/off delays and shelving expiry run on time, not only on tag changes."""
