@@ -126,6 +126,19 @@ class MethodCalling(Protocol):
     async def call(self, object_id: str, method_id: str, *args: Value) -> list[Value]: ...
 
 
+@runtime_checkable
+class DeviceClock(Protocol):
+    """A driver whose device tells its own time (OPC UA ``Server_ServerStatus_CurrentTime``).
+
+    The runtime compares it with the host's clock: a device whose clock has
+    drifted stamps its values (``Sample.source_time``) with the wrong time.
+    """
+
+    async def device_time(self) -> datetime:
+        """The device's current time, UTC and timezone-aware; ``LinkDown`` if unreachable."""
+        ...
+
+
 Backoff = Callable[[int], Awaitable[None]]
 
 

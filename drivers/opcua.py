@@ -358,7 +358,7 @@ class _Sub:
 
 
 class OpcUaDriver:
-    """Driver, Subscribing and MethodCalling for one OPC UA server."""
+    """Driver, Subscribing, MethodCalling and DeviceClock for one OPC UA server."""
 
     def __init__(
         self,
@@ -721,6 +721,21 @@ class OpcUaDriver:
         if any(v is None for v in outputs):
             raise DeviceRefused(f"{self.name}: call {method_id} returned a null output")
         return [v for v in outputs if v is not None]
+
+    async def device_time(self) -> datetime:
+        """The server's clock: ``Server_ServerStatus_CurrentTime`` (i=2258), as UTC.
+
+        Every OPC UA server has this node. Servers refresh it on their own
+        schedule (asyncua once a second), so it is as exact as that period.
+        """
+        node_id = ua.NodeId(ua.Int32(ObjectIds.Server_ServerStatus_CurrentTime))
+        with self._request("read server time") as client:
+            (dv,) = await client.uaclient.read_attributes([node_id], AttributeIds.Value)
+        good = dv.StatusCode is None or dv.StatusCode.is_good()
+        value = dv.Value.Value if good and dv.Value is not None else None
+        if not isinstance(value, datetime):
+            raise DeviceRefused(f"{self.name}: the server did not give its current time")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def _argument_type(client: Client, data_type: ua.NodeId) -> ua.VariantType:

@@ -32,12 +32,14 @@ from hmi.core.identity import Session
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.scanner import LinkEvent
 from hmi.core.sequencer import Overdue, Sequencer
+from hmi.core.system_checks import SystemChecks
 from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
 from hmi.records.images import StoreCaptureArchive
 from hmi.store.alarm_journal import StoreAlarmJournal
 from hmi.store.history import HistoryWriter, Loss
 from hmi.store.procedures import ProcedureRecorder
+from hmi.watch import SystemWatch
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class Runtime:
         self.sequencer: Sequencer | None = None
         self._overdue: dict[str, int] = {}
         """Run ID → the step whose overdue alarm is raised."""
+        self.system_watch: SystemWatch | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -141,6 +144,8 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._expire_approvals(), name="approvals"))
             self._tasks.append(asyncio.create_task(self._tick_alarms(), name="alarms"))
             self._tasks.append(asyncio.create_task(self._tick_procedures(), name="procedures"))
+            watch = self._start_system_checks(services, plant)
+            self._tasks.append(asyncio.create_task(watch.run(), name="system checks"))
         except BaseException:
             await self.stop()
             raise
@@ -267,6 +272,15 @@ class Runtime:
                 f"Record integrity check failed at start-up: {report.summary()}",
                 1,
             )
+
+    def _start_system_checks(self, services: Services, plant: Plant) -> SystemWatch:
+        """Clock drift, free disk space and lockouts as system alarms."""
+        assert self.alarms is not None
+        config = services.config
+        checks = SystemChecks(self.alarms, config.clock, config.storage)
+        services.identity.on_lockout = checks.lockout
+        self.system_watch = SystemWatch(checks, plant.drivers, self.data, self.clock)
+        return self.system_watch
 
     async def _tick_alarms(self) -> None:
         """On/off delays and shelving expiry run on time, not only on tag changes."""

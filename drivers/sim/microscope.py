@@ -31,6 +31,7 @@ from asyncua.server.internal_server import InternalServer
 from asyncua.server.server import Server
 from asyncua.server.user_managers import UserManager
 from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.status_codes import StatusCodes
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -177,6 +178,9 @@ class _Users(UserManager):
         return User(role=UserRole.User, name=username)
 
 
+_CURRENT_TIME = ua.NodeId(ua.Int32(ObjectIds.Server_ServerStatus_CurrentTime))
+
+
 class _GuardedAttributeService(AttributeService):
     """Client writes pass range limits and, in strict mode, the rules real PLCs apply.
 
@@ -189,6 +193,21 @@ class _GuardedAttributeService(AttributeService):
         super().__init__(aspace)
         self.strict = False
         self._limits = dict(limits)
+
+    def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
+        """As a real server: ``CurrentTime`` is the clock at the moment of the read.
+
+        asyncua's own once-a-second refresh is disabled (``disable_clock``) so
+        that tests stepping the simulation see no background writes.
+        """
+        results = super().read(params)
+        for i, item in enumerate(params.NodesToRead):
+            if item.NodeId == _CURRENT_TIME and item.AttributeId == AttributeIds.Value:
+                now = _now()
+                results[i] = ua.DataValue(
+                    ua.Variant(now, ua.VariantType.DateTime), ServerTimestamp=now
+                )
+        return results
 
     async def write(self, params: ua.WriteParameters, user: User = _ADMIN) -> list[ua.StatusCode]:
         if user.role is UserRole.Admin:

@@ -36,7 +36,7 @@ from hmi.core.captures import CaptureCommands, CaptureRequest
 from hmi.core.commands import Command, CommandService, Credentials
 from hmi.core.errors import HmiError
 from hmi.core.esign import SignatureRequest, SigningMode
-from hmi.core.identity import IdentityService, Session
+from hmi.core.identity import IdentityService, Session, SessionStatus
 from hmi.core.records import Origin
 from hmi.core.step_rules import Choice
 from hmi.core.tag_table import TagTable
@@ -219,3 +219,14 @@ class TerminalAPI:
             else:
                 out.append(Choice(action, None, False, "your role does not include it"))
         return out
+
+    # -- session countdown (SUP-10) ---------------------------------------------------
+
+    def session_status(self, session: Session) -> SessionStatus:
+        """Seconds until automatic logout and whether to warn, for a countdown on screen.
+
+        The runtime also announces the warning once (``RuntimeEvents.on_session_warning``);
+        this lets a screen show the time left. An ended session raises ``SessionEnded``.
+        """
+        current = self.identity.require_session(session, allow_password_change=True)
+        return self.identity.session_status(current)

@@ -5,8 +5,9 @@ reading them is an engineer with the file open. Files in a configuration
 directory:
 
 * ``plant.toml``: plant identity, scan classes (name → period in seconds),
-  ``[commands]`` (signatures per command type, approval expiry) and the
-  ``[[terminal]]`` list (``hmi.core.terminals``);
+  ``[commands]`` (signatures per command type, approval expiry), the
+  ``[[terminal]]`` list (``hmi.core.terminals``), and the ``[clock]`` and
+  ``[storage]`` limits of the system checks (``hmi.core.system_checks``);
 * ``security.toml``: password policy, lockout, sessions, signatures, roles
   and their permissions, password hashing parameters;
 * ``devices.toml`` and ``tags.toml``: the devices and their tags (see
@@ -248,6 +249,31 @@ class CommandPolicy(_Model):
         return value
 
 
+class ClockCheck(_Model):
+    """``[clock]`` of plant.toml: how far a device's clock may drift from the host's.
+
+    Devices stamp their values with their own time (OPC UA SourceTimestamp);
+    a drifted device clock makes those times wrong, so drift past the limit
+    is a system alarm per device (``SYSTEM.clock_drift.<device>``).
+    """
+
+    max_drift_s: float = Field(2.0, gt=0, le=86400, description="largest drift without an alarm")
+    check_every_s: float = Field(60.0, ge=1, le=86400, description="seconds between checks")
+
+
+class StorageCheck(_Model):
+    """``[storage]`` of plant.toml: the free space the data directory needs.
+
+    An action whose record cannot be written is refused, so low space is an alarm
+    (``SYSTEM.disk_nearly_full``) while there is still time to act.
+    """
+
+    min_free_mb: int = Field(
+        500, ge=0, description="free megabytes below which the alarm is raised (0: no check)"
+    )
+    check_every_s: float = Field(60.0, ge=1, le=86400, description="seconds between checks")
+
+
 Terminals = Annotated[list[TerminalConfig], AfterValidator(check_unique)]
 
 
@@ -258,6 +284,8 @@ class PlantFile(_Model):
     scan_classes: ScanClasses = Field(default_factory=_default_scan_classes)
     commands: CommandPolicy = CommandPolicy()
     terminal: Terminals = Field(default_factory=list, description="[[terminal]] entries")
+    clock: ClockCheck = ClockCheck()
+    storage: StorageCheck = StorageCheck()
 
 
 class PlantConfig(_Model):
@@ -271,6 +299,8 @@ class PlantConfig(_Model):
     alarms: list[AlarmConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
     procedures: list[Procedure] = Field(default_factory=list)
+    clock: ClockCheck = ClockCheck()
+    storage: StorageCheck = StorageCheck()
     _directory: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -361,6 +391,8 @@ def load_config(directory: Path | None) -> PlantConfig:
                 "alarms": alarms,
                 "cameras": cameras,
                 "procedures": procedures,
+                "clock": plant_file.clock,
+                "storage": plant_file.storage,
             },
             context=DEFERRED,
         )

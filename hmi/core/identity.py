@@ -10,6 +10,7 @@ nothing about accounts.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -84,7 +85,25 @@ class Session:
         )
 
 
+@dataclass(frozen=True)
+class SessionStatus:
+    """How long a session has before it ends on its own, for a countdown on screen (SUP-10)."""
+
+    seconds_left: float
+    warning: bool
+    """True once the inactivity warning is due (``session.warning_before_s``)."""
+    ends_by: str
+    """``inactivity_timeout`` or ``session_expired`` (the maximum session length)."""
+
+
+LockoutHook = Callable[[str, Origin], None]
+"""Told the user ID and the origin of the attempt that locked an account."""
+
+
 class IdentityService:
+    on_lockout: LockoutHook | None
+    """Set by the runtime to raise a system alarm; told no more than the lockout event records."""
+
     def __init__(
         self,
         reader: IdentityReader,
@@ -101,6 +120,7 @@ class IdentityService:
         self.clock = clock
         self.notifier = notifier
         self.sessions: dict[str, Session] = {}
+        self.on_lockout = None
 
     # -- authentication ------------------------------------------------------
 
@@ -147,6 +167,7 @@ class IdentityService:
             why = "wrong password"
         records: list[Record] = [SecurityEntry(f"{purpose}_failed", user_id, origin, detail=why)]
         lock = False
+        locked_id = user_id
         if user is not None and user.active and not user.locked and not password_ok:
             failures = user.failed_attempts + 1
             lock = failures >= self.policy.lockout_attempts
@@ -154,6 +175,7 @@ class IdentityService:
                 UserUpdate(user.user_id, (("failed_attempts", failures), ("locked", lock)))
             )
             if lock:
+                locked_id = user.user_id
                 text = (
                     f"Account {user.user_id} ({user.full_name}) locked after {failures} failed "
                     f"attempts; last attempt ({purpose}) from terminal {origin.terminal_id}, "
@@ -165,6 +187,8 @@ class IdentityService:
                     notice,
                 ]
         await self.recorder.commit(records)
+        if lock and self.on_lockout is not None:
+            self.on_lockout(locked_id, origin)
         if lock and self.notifier is not None:
             await self.notifier.notify(records[-1])  # type: ignore[arg-type]
 
@@ -263,6 +287,18 @@ class IdentityService:
                 s.warned = True
                 due.append(s)
         return due
+
+    def session_status(self, session: Session) -> SessionStatus:
+        """Time left before ``expire_sessions`` ends ``session``, whichever limit comes first."""
+        now = self.clock.now()
+        policy = self.policy.session
+        idle = session.last_activity + timedelta(seconds=policy.inactivity_timeout_s) - now
+        length = session.started_at + timedelta(seconds=policy.max_session_s) - now
+        left, ends_by = (
+            (idle, "inactivity_timeout") if idle <= length else (length, "session_expired")
+        )
+        seconds = max(left.total_seconds(), 0.0)
+        return SessionStatus(seconds, seconds <= policy.warning_before_s, ends_by)
 
     async def expire_sessions(self) -> list[Session]:
         """End sessions idle past the timeout or older than the maximum length."""

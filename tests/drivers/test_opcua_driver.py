@@ -22,6 +22,7 @@ from opcua_fixtures import (
 )
 
 from drivers.base import (
+    DeviceClock,
     DeviceRefused,
     LinkDown,
     LinkState,
@@ -345,3 +346,19 @@ async def test_points_must_be_unique_and_known(ua_drivers: DriverFactory) -> Non
         await driver.subscribe(["nope"], Collector())
     with pytest.raises(PointError, match="declared twice"):
         ua_drivers("opc.tcp://127.0.0.1:9", points=[OpcUaPoint("a", "i=1"), OpcUaPoint("a", "i=2")])
+
+
+async def test_device_time_is_the_servers_current_time(
+    ua_server: MicroscopeServer, ua_drivers: DriverFactory
+) -> None:
+    driver = ua_drivers(ua_server.url)
+    assert isinstance(driver, DeviceClock)
+    with pytest.raises(LinkDown):
+        await driver.device_time()
+    await driver.start()
+    before = datetime.now(UTC)
+    device = await driver.device_time()
+    after = datetime.now(UTC)
+    assert device.tzinfo is not None
+    # the simulator answers CurrentTime at the moment of the read (encoded to 100 ns)
+    assert before - timedelta(milliseconds=1) <= device <= after

@@ -88,6 +88,19 @@ async def test_lockout_after_exactly_n_failures_notifies_admins(services, make_u
     assert ORIGIN.terminal_id in notes[0][3]
 
 
+async def test_lockout_hook_is_told_user_id_and_origin_once(services, make_user):
+    await make_user("olga", "Olga Operator", "operator")
+    told: list[tuple[str, object]] = []
+    services.identity.on_lockout = lambda user_id, origin: told.append((user_id, origin))
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            await services.identity.login("nobody", "bad-guess-1", ORIGIN)
+    for _ in range(4):
+        with pytest.raises(AuthenticationError):
+            await services.identity.login("olga", "bad-guess-1", ORIGIN)
+    assert told == [("olga", ORIGIN)]  # unknown IDs never lock; a locked account locks once
+
+
 async def test_failures_at_login_and_signing_count_together(services, make_user):
     from hmi.core.esign import SignatureRequest
 
@@ -194,6 +207,26 @@ async def test_inactivity_timeout_warns_then_ends_session(
         "SELECT end_reason FROM sessions WHERE session_id = ?", [session.session_id]
     )
     assert row == [("inactivity_timeout",)]
+
+
+async def test_session_status_counts_down_to_the_first_limit(services, make_user, clock):
+    password = await make_user("olga", "Olga Operator", "operator")
+    session = await services.identity.login("olga", password, ORIGIN)
+    status = services.identity.session_status(session)
+    assert (status.seconds_left, status.warning, status.ends_by) == (
+        600,
+        False,
+        "inactivity_timeout",
+    )
+    clock.advance(540)
+    assert services.identity.session_status(session).warning  # 60 s before (warning_before_s)
+    services.identity.touch(session)
+    assert services.identity.session_status(session).seconds_left == 600
+    for _ in range(72):  # active for almost the maximum session length (12 h)
+        clock.advance(590)
+        services.identity.touch(session)
+    status = services.identity.session_status(session)
+    assert (status.seconds_left, status.ends_by) == (180, "session_expired")
 
 
 async def test_maximum_session_length(services, make_user, clock):
