@@ -119,6 +119,9 @@ class Run:
     data: dict[str, str] = field(default_factory=dict)
     signatures: list[GivenSignature] = field(default_factory=list)
     overdue_reported: bool = False
+    blocked: str | None = None
+    """Why the run may only be aborted: it could not be replayed against its procedure's
+    definition after a restart (``hmi.core.run_replay``)."""
 
     @property
     def step(self) -> Step:

@@ -26,6 +26,7 @@ from hmi.core.esign import ESignService, Signature, SignatureRequest
 from hmi.core.identity import IdentityService, Session
 from hmi.core.procedure_config import Procedure
 from hmi.core.records import NotificationEntry, Record
+from hmi.core.run_replay import Rebuilt
 from hmi.core.runs import (
     SYSTEM,
     Actor,
@@ -383,6 +384,32 @@ class Sequencer:
             event = self._run_event(draft, past, before, actor, reason, (signature.signature_id,))
             await self.recorder.commit([entry, event])
             _adopt(run, draft)
+
+    async def restore(self, rebuilt: Sequence[Rebuilt]) -> list[Run]:
+        """Adopt runs rebuilt from their records after a restart, each with a ``resumed`` record.
+
+        The record says the runtime restarted, and for a run that could not be
+        replayed against its definition, why it is now held and may only be
+        aborted. A run already known here is left alone.
+        """
+        adopted: list[Run] = []
+        for item in rebuilt:
+            run = item.run
+            if run.run_id in self.runs:
+                continue
+            reason = "The runtime restarted; the run continues where its records end."
+            if item.problem is not None:
+                run.state = RunState.HELD
+                run.blocked = f"{item.problem}, so it was held when the runtime restarted"
+                reason = (
+                    f"The runtime restarted and the run cannot continue: {item.problem}. "
+                    "It is held; a supervisor may abort it with a reason."
+                )
+            event = self._run_event(run, "resumed", item.recorded_state, SYSTEM, reason)
+            await self.recorder.commit([event])
+            self.runs[run.run_id] = run
+            adopted.append(run)
+        return adopted
 
     # -- gating and guidance ------------------------------------------------------------
 

@@ -74,6 +74,10 @@ def step_blockers(run: Run, read: Reader) -> list[str]:
 def transition_check(run: Run, name: str, roles: tuple[str, ...]) -> None:
     """Refuse hold, restart or abort in the wrong state or by a role the procedure excludes."""
     run.check(name)
+    if run.blocked is not None and name != "abort":
+        raise SequenceError(
+            f"The run of '{run.procedure.title}' can only be aborted: {run.blocked}."
+        )
     if name == "start":
         return
     allowed = run.procedure.abort_roles if name == "abort" else run.procedure.hold_roles
