@@ -37,7 +37,9 @@ from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
 from hmi.records.images import StoreCaptureArchive
 from hmi.store.alarm_journal import StoreAlarmJournal
+from hmi.store.approval_orphans import withdraw_orphaned_approvals
 from hmi.store.history import HistoryWriter, Loss
+from hmi.store.procedure_replay import restore_runs
 from hmi.store.procedures import ProcedureRecorder
 from hmi.watch import SystemWatch
 
@@ -135,6 +137,7 @@ class Runtime:
             self.approvals = ApprovalQueue(
                 self.commands, self.clock, services.config.commands.approval_expiry_s
             )
+            await self._resume_records(services)
             self.api = self._api(services, plant)
             services.recorder.commit_soon(
                 [SecurityEntry("runtime_started", None, self.origin, actor_id="system")]
@@ -149,6 +152,23 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
+
+    async def _resume_records(self, services: Services) -> None:
+        """Before any terminal is served: requests a crash left open are withdrawn (so a
+        new request is never caught by it), and open procedure runs continue where their
+        records say they were. A run that cannot be rebuilt is an alarm, not a refusal to
+        supervise the plant."""
+        assert self.sequencer is not None and self.alarms is not None
+        await withdraw_orphaned_approvals(services.recorder)
+        try:
+            await restore_runs(services.store, self.sequencer)
+        except Exception as exc:
+            log.exception("procedure runs could not be restored")
+            self.alarms.raise_system(
+                "procedure_restore_failed",
+                f"Open procedure runs could not be restored after the restart: {exc}",
+                1,
+            )
 
     def _api(self, services: Services, plant: Plant) -> TerminalAPI:
         """The Terminal API over every service: what terminals may ask, and nothing else."""

@@ -257,3 +257,30 @@ async def test_procedure_actions_are_refused_from_a_terminal_that_may_not_run_th
         "SELECT action, outcome, terminal_id FROM audit_trail WHERE action = 'procedure_start'"
     )
     assert rows == [("procedure_start", "refused", "T-QA-1")]
+
+
+async def test_a_run_continues_after_the_runtime_restarts(tmp_path: Path) -> None:
+    async with (
+        BioreactorPLC(host="127.0.0.1", port=0) as plc,
+        MicroscopeServer(host="127.0.0.1", port=0, tick=None) as mic,
+    ):
+        config = demo_config(tmp_path / "config", plc.port, mic.url)
+        data = tmp_path / "data"
+        await init_plant_data(data, config, CONSOLE)
+        async with Runtime(data, config) as first:
+            assert first.api is not None and first.api.procedures is not None
+            desk = first.api.procedures
+            op = await first.api.login("op1", PLANT_PASSWORD, CONSOLE)
+            run_id = (await desk.start(op, CONSOLE, "sample-imaging")).run_id
+            await desk.sign(op, CONSOLE, run_id, "performed", signed("op1"), "sample loaded")
+        async with Runtime(data, config) as second:
+            assert second.api is not None and second.api.procedures is not None
+            desk = second.api.procedures
+            op = await second.api.login("op1", PLANT_PASSWORD, CONSOLE)
+            [run] = desk.runs(op)
+            assert (run.run_id, run.state, run.step_number) == (run_id, "running", 1)
+            assert run.steps[0].signatures == ("performed (operator): Olga Operator (op1)",)
+            after = await desk.complete_step(op, CONSOLE, run_id)
+            assert (after.step_number, after.step_title) == (2, "Enter sample ID")
+    report = verify_data_dir(data)
+    assert report.ok, report.problems
