@@ -163,10 +163,14 @@ def test_non_qa_users_cannot_query_and_the_attempt_is_recorded(plant):
     assert recorded(plant)[-1][:2] == ("root1", "refused")
 
 
-def test_the_qa_guide_examples_run(plant):
-    guide = (Path(__file__).parents[2] / "docs" / "qa-guide.md").read_text()
-    examples = re.findall(r"```sql\n(.*?)```", guide, flags=re.S)
-    assert len(examples) >= 5
-    for sql in examples:
+def test_the_sql_examples_of_every_guide_run(plant):
+    docs = Path(__file__).parents[2] / "docs"
+    examples = [
+        (page.name, sql)
+        for page in sorted(docs.rglob("*.md"))
+        for sql in re.findall(r"```sql\n(.*?)```", page.read_text(), flags=re.S)
+    ]
+    assert len([e for e in examples if e[0] == "qa-guide.md"]) >= 5
+    for page, sql in examples:
         r = q(plant, sql.strip().rstrip(";"))
-        assert r.exit_code == 0, (sql, r.output)
+        assert r.exit_code == 0, (page, sql, r.output)
