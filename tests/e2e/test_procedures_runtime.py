@@ -5,88 +5,28 @@ raises a system alarm (SUP-7, SUP-8, REC-4, 11.10(f))."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from custos_plant import CONSOLE, QA_DESK, ApiPlant, signed
 from custos_testkit import PLANT_PASSWORD, demo_config, init_plant_data, until
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
-from hmi.core.api import CaptureRequest, Credentials, SetpointRequest, TerminalAPI
+from hmi.core.api import CaptureRequest, SetpointRequest
 from hmi.core.errors import HmiError
-from hmi.core.identity import Session
-from hmi.core.records import Origin
 from hmi.runtime import Runtime
 from hmi.store.verify import verify_data_dir
 
 pytestmark = pytest.mark.timeout(180)
-CONSOLE = Origin("T-CONSOLE-1", "local:op@host")
-QA_DESK = Origin("T-QA-1", "local:qa@host")
 
 
-def signed(user_id: str) -> Credentials:
-    return Credentials(PLANT_PASSWORD, user_id)
-
-
-@dataclass
-class Plant:
-    runtime: Runtime
-    plc: BioreactorPLC
-    mic: MicroscopeServer
-
-    @property
-    def api(self) -> TerminalAPI:
-        assert self.runtime.api is not None
-        return self.runtime.api
-
-    def value(self, tag: str) -> object:
-        assert self.runtime.plant is not None
-        return self.runtime.plant.table.get(tag).value
-
-    def query(self, sql: str, params: list[object] | None = None) -> list[tuple]:
-        assert self.runtime.services is not None
-        return self.runtime.services.store.query(sql, params)
-
-    async def login(self, user_id: str, origin: Origin = CONSOLE) -> Session:
-        return await self.api.login(user_id, PLANT_PASSWORD, origin)
-
-    async def write(
-        self, session: Session, tag: str, value: object, run_id: str, kind: str = "write_setpoint"
-    ) -> None:
-        request = SetpointRequest(
-            tag, value, f"procedure: {tag}", signed(session.user_id), kind=kind, run_id=run_id
-        )
-        outcome = await self.api.request_write(session, CONSOLE, request)
-        assert outcome.outcome == "done", outcome
-
-
-@pytest.fixture
-async def plant(tmp_path: Path) -> AsyncIterator[Plant]:
-    async with (
-        BioreactorPLC(host="127.0.0.1", port=0) as plc,
-        MicroscopeServer(host="127.0.0.1", port=0, tick=None) as mic,
-    ):
-        config = demo_config(tmp_path / "config", plc.port, mic.url)
-        data = tmp_path / "data"
-        await init_plant_data(data, config, CONSOLE)
-        async with Runtime(data, config) as runtime:
-            assert runtime.plant is not None
-            table = runtime.plant.table
-            for tag in ("BR101.TEMP_SP", "BR101.AGITATOR_RUN", "MIC1.Focus", "MIC1.StageReady"):
-                await until(lambda t=tag: table.get(t).quality.value == "GOOD", what=tag)
-            yield Plant(runtime, plc, mic)
-    report = verify_data_dir(data)
-    assert report.ok, report.problems
-
-
-async def test_sample_imaging_runs_end_to_end_through_commands(plant: Plant) -> None:
-    api = plant.api
+async def test_sample_imaging_runs_end_to_end_through_commands(api_plant: ApiPlant) -> None:
+    api = api_plant.api
     assert api.procedures is not None
     desk = api.procedures
-    op = await plant.login("op1")
+    op = await api_plant.login("op1")
     run = await desk.start(op, CONSOLE, "sample-imaging")
     run_id = run.run_id
     assert (run.state, run.step_number) == ("running", 1)
@@ -96,15 +36,15 @@ async def test_sample_imaging_runs_end_to_end_through_commands(plant: Plant) -> 
         await api.capture(
             op, CONSOLE, CaptureRequest("MIC1.CAM", "too early", signed("op1"), run_id=run_id)
         )
-    refused = plant.query(
+    refused = api_plant.query(
         "SELECT action, outcome FROM audit_trail WHERE run_id = ? AND outcome = 'refused'",
         [run_id],
     )
     assert refused == [("capture_image", "refused")]
 
     # 1 Load sample: a stage move, signed, recorded with the run and step.
-    await plant.write(op, "MIC1.StageX", 120.0, run_id)
-    step = plant.query(
+    await api_plant.write(op, "MIC1.StageX", 120.0, run_id)
+    step = api_plant.query(
         "SELECT step FROM audit_trail WHERE run_id = ? AND action = 'write_setpoint' "
         "AND outcome = 'done'",
         [run_id],
@@ -121,19 +61,21 @@ async def test_sample_imaging_runs_end_to_end_through_commands(plant: Plant) -> 
     await desk.complete_step(op, CONSOLE, run_id)
 
     # 3 Illumination: the lamp must reach its setpoint before the step completes.
-    await plant.write(op, "MIC1.Illumination", 40.0, run_id)
+    await api_plant.write(op, "MIC1.Illumination", 40.0, run_id)
     view = desk.view(op, run_id)
     assert not next(c for c in view.choices if c.action == "complete_step").allowed
-    await plant.mic.step(30.0)
-    await until(lambda: abs(float(plant.value("MIC1.IlluminationActual")) - 40.0) < 2, what="lamp")
+    await api_plant.mic.step(30.0)
+    await until(
+        lambda: abs(float(api_plant.value("MIC1.IlluminationActual")) - 40.0) < 2, what="lamp"
+    )
     await desk.enter_data(op, CONSOLE, run_id, "illumination", 40)
     await desk.sign(op, CONSOLE, run_id, "performed", signed("op1"), "illumination set")
     await desk.complete_step(op, CONSOLE, run_id)
 
     # 4 Focus until the stage is ready.
-    await plant.write(op, "MIC1.Focus", 1234.5, run_id)
-    await plant.mic.step(120.0)
-    await until(lambda: plant.value("MIC1.StageReady") is True, what="stage ready")
+    await api_plant.write(op, "MIC1.Focus", 1234.5, run_id)
+    await api_plant.mic.step(120.0)
+    await until(lambda: api_plant.value("MIC1.StageReady") is True, what="stage ready")
     await desk.complete_step(op, CONSOLE, run_id)
 
     # 5 Capture, signed; the image is stored and recorded with the run and step.
@@ -142,9 +84,9 @@ async def test_sample_imaging_runs_end_to_end_through_commands(plant: Plant) -> 
     assert (preview.request.target, preview.request.step) == ("MIC1.CAM", "5 Capture image")
     shot = await api.capture(op, CONSOLE, request)
     assert shot.format == "png" and len(shot.sha256) == 64 and shot.signatures
-    await plant.mic.step(0.1)
-    await until(lambda: int(plant.value("MIC1.CaptureCount")) >= 1, what="capture count")
-    rows = plant.query(
+    await api_plant.mic.step(0.1)
+    await until(lambda: int(api_plant.value("MIC1.CaptureCount")) >= 1, what="capture count")
+    rows = api_plant.query(
         "SELECT camera, lower(sha256), run_id, step, actor_id FROM captures WHERE run_id = ?",
         [run_id],
     )
@@ -161,21 +103,23 @@ async def test_sample_imaging_runs_end_to_end_through_commands(plant: Plant) -> 
     assert done.state == "complete"
     assert [s.status for s in done.steps] == ["done"] * 6
 
-    events = plant.query("SELECT event FROM procedure_runs WHERE run_id = ? ORDER BY seq", [run_id])
+    events = api_plant.query(
+        "SELECT event FROM procedure_runs WHERE run_id = ? ORDER BY seq", [run_id]
+    )
     assert [e for (e,) in events] == ["created", "started", "completed"]
-    steps = plant.query(
+    steps = api_plant.query(
         "SELECT count(*) FROM step_events WHERE run_id = ? AND event = 'completed'", [run_id]
     )
     assert steps == [(6,)]
 
 
 async def test_bioreactor_start_up_runs_end_to_end_with_a_witnessed_setpoint(
-    plant: Plant,
+    api_plant: ApiPlant,
 ) -> None:
-    api = plant.api
+    api = api_plant.api
     assert api.procedures is not None
     desk = api.procedures
-    op = await plant.login("op1")
+    op = await api_plant.login("op1")
     run_id = (await desk.start(op, CONSOLE, "bioreactor-startup")).run_id
 
     await desk.enter_data(op, CONSOLE, run_id, "vessel_clean", "yes")
@@ -187,29 +131,29 @@ async def test_bioreactor_start_up_runs_end_to_end_with_a_witnessed_setpoint(
 
     # 3 Agitation: the temperature setpoint belongs to step 4 and is refused here.
     with pytest.raises(HmiError, match="allowed in step 4 'Temperature setpoint'"):
-        await plant.write(op, "BR101.TEMP_SP", 37.0, run_id)
-    await plant.write(op, "BR101.AGIT_SP", 200.0, run_id)
-    await plant.write(op, "BR101.AGITATOR_RUN", True, run_id, kind="operate_equipment")
-    assert plant.value("BR101.AGITATOR_RUN") is True
+        await api_plant.write(op, "BR101.TEMP_SP", 37.0, run_id)
+    await api_plant.write(op, "BR101.AGIT_SP", 200.0, run_id)
+    await api_plant.write(op, "BR101.AGITATOR_RUN", True, run_id, kind="operate_equipment")
+    assert api_plant.value("BR101.AGITATOR_RUN") is True
 
     # The step overruns its 300 s: a system alarm and a supervisor notification.
-    seq = plant.runtime.sequencer
-    assert seq is not None and plant.runtime.alarms is not None
+    seq = api_plant.runtime.sequencer
+    assert seq is not None and api_plant.runtime.alarms is not None
     started = seq.runs[run_id].step_started_at
     assert started is not None
     seq.runs[run_id].step_started_at = started - timedelta(seconds=301)
-    overdue = await plant.runtime.check_procedures()
+    overdue = await api_plant.runtime.check_procedures()
     assert [o.step_title for o in overdue] == ["Start agitation"]
     alarm_id = f"SYSTEM.overdue_step.{run_id[:8]}"
-    assert plant.runtime.alarms.get(alarm_id).state.value == "UNACK_ACTIVE"
-    notes = plant.query("SELECT kind FROM notifications WHERE audience = 'supervisor'")
+    assert api_plant.runtime.alarms.get(alarm_id).state.value == "UNACK_ACTIVE"
+    notes = api_plant.query("SELECT kind FROM notifications WHERE audience = 'supervisor'")
     assert ("overdue_step",) in notes
 
-    plant.plc.step(30.0)
-    await until(lambda: float(plant.value("BR101.AGIT_PV")) > 100, what="agitator speed")
+    api_plant.plc.step(30.0)
+    await until(lambda: float(api_plant.value("BR101.AGIT_PV")) > 100, what="agitator speed")
     await desk.complete_step(op, CONSOLE, run_id)
-    await plant.runtime.check_procedures()
-    assert plant.runtime.alarms.get(alarm_id).state.value == "RTN_UNACK"
+    await api_plant.runtime.check_procedures()
+    assert api_plant.runtime.alarms.get(alarm_id).state.value == "RTN_UNACK"
 
     # 4 Temperature setpoint: double signature, the supervisor witnesses at this terminal.
     request = SetpointRequest(
@@ -227,14 +171,14 @@ async def test_bioreactor_start_up_runs_end_to_end_with_a_witnessed_setpoint(
     await desk.complete_step(op, CONSOLE, run_id)
 
     # 5 At setpoint once the vessel has warmed.
-    plant.plc.step(1200.0)
+    api_plant.plc.step(1200.0)
     await until(
-        lambda: abs(float(plant.value("BR101.TEMP_PV")) - 37.0) < 0.5, what="vessel at 37 °C"
+        lambda: abs(float(api_plant.value("BR101.TEMP_PV")) - 37.0) < 0.5, what="vessel at 37 °C"
     )
     await desk.sign(op, CONSOLE, run_id, "verified", signed("op1"), "at temperature")
     done = await desk.complete_step(op, CONSOLE, run_id)
     assert done.state == "complete"
-    audit = plant.query(
+    audit = api_plant.query(
         "SELECT action, target, step FROM audit_trail WHERE run_id = ? AND outcome = 'done' "
         "ORDER BY seq",
         [run_id],
@@ -247,13 +191,13 @@ async def test_bioreactor_start_up_runs_end_to_end_with_a_witnessed_setpoint(
 
 
 async def test_procedure_actions_are_refused_from_a_terminal_that_may_not_run_them(
-    plant: Plant,
+    api_plant: ApiPlant,
 ) -> None:
-    assert plant.api.procedures is not None
-    op = await plant.login("op1", QA_DESK)
+    assert api_plant.api.procedures is not None
+    op = await api_plant.login("op1", QA_DESK)
     with pytest.raises(HmiError, match="not allowed from terminal T-QA-1"):
-        await plant.api.procedures.start(op, QA_DESK, "sample-imaging")
-    rows = plant.query(
+        await api_plant.api.procedures.start(op, QA_DESK, "sample-imaging")
+    rows = api_plant.query(
         "SELECT action, outcome, terminal_id FROM audit_trail WHERE action = 'procedure_start'"
     )
     assert rows == [("procedure_start", "refused", "T-QA-1")]
