@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ui_kit import Plant, login, texts, wait_for
+from ui_kit import Plant, dialog_text, login, texts, wait_for
 
 from hmi.core.identity import LOGIN_FAILED
 from hmi.ui.screens.login import LoginScreen
@@ -21,8 +21,8 @@ async def test_wrong_password_shows_the_core_message_and_nothing_of_the_plant(pl
         await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog), "refusal dialog")
         assert app.session is None
         message = LOGIN_FAILED.format(n=3)
-        assert message in texts(app)
-        assert "Not authenticated" in texts(app)
+        assert message in dialog_text(app)
+        assert "Not authenticated" in dialog_text(app)
         assert not any(s.query(EquipmentPanel) for s in app.screen_stack)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), "back to the form")

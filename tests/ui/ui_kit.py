@@ -14,7 +14,7 @@ from pathlib import Path
 from custos_testkit import CHEAP_SECURITY, PLANT_PASSWORD, demo_config, init_plant_data, until
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
@@ -104,4 +104,19 @@ def texts(app: App[None]) -> str:
     return " ".join(text.split())
 
 
-__all__ = ["PLANT_PASSWORD", "Plant", "login", "running_plant", "texts", "until", "wait_for"]
+def dialog_text(app: App[None]) -> str:
+    """The words of the topmost screen's Static widgets (a dialog without what is behind it)."""
+    words = " ".join(str(w.render()) for w in app.screen.query(Static))
+    return " ".join(words.split())
+
+
+__all__ = [
+    "PLANT_PASSWORD",
+    "Plant",
+    "login",
+    "running_plant",
+    "dialog_text",
+    "texts",
+    "until",
+    "wait_for",
+]

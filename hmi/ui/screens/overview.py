@@ -45,6 +45,9 @@ class OverviewScreen(PageScreen):
     def on_mount(self) -> None:
         self.refresh_values()
         self.set_interval(REFRESH_S, self.refresh_values)
+        panel = self._current_panel()
+        if panel is not None:
+            panel.focus()
 
     def refresh_values(self) -> None:
         if self.custos.session is None:

@@ -16,6 +16,8 @@ from hmi.core.api_types import AlarmView, TagInfo, TagReading
 from hmi.ui.format import quality_text, value_text
 
 COLUMNS = ("Tag", "Value", "Units", "Quality", "Alarm", "Set", "Description")
+WIDTHS = {"Value": 11, "Units": 5, "Alarm": 14}
+"""Fixed widths for columns whose text changes, so the table does not jump."""
 ALARM_STATES = {"UNACK_ACTIVE": "UNACK", "ACK_ACTIVE": "ACK", "RTN_UNACK": "RTN UNACK"}
 PRIORITY_STYLE = {1: "bold red", 2: "bold dark_orange", 3: "bold yellow", 4: "bold cyan"}
 
@@ -51,7 +53,7 @@ class EquipmentPanel(DataTable[object]):
 
     def on_mount(self) -> None:
         for column in COLUMNS:
-            self.add_column(column, key=column)
+            self.add_column(column, key=column, width=WIDTHS.get(column))
         for info in self.tags.values():
             short = info.name.removeprefix(f"{self.equipment}.")
             self.add_row(
@@ -78,4 +80,4 @@ class EquipmentPanel(DataTable[object]):
     def _put(self, row: str, column: str, cell: Text, plain: str) -> None:
         if self._shown.get((row, column)) != plain:
             self._shown[(row, column)] = plain
-            self.update_cell(row, column, cell)
+            self.update_cell(row, column, cell, update_width=column not in WIDTHS)
