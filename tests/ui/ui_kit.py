@@ -113,9 +113,9 @@ def dialog_text(app: App[None]) -> str:
 __all__ = [
     "PLANT_PASSWORD",
     "Plant",
+    "dialog_text",
     "login",
     "running_plant",
-    "dialog_text",
     "texts",
     "until",
     "wait_for",
