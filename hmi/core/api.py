@@ -100,11 +100,7 @@ class TerminalAPI:
         current = self.identity.sessions.get(session.session_id)
         if current is None or not current.active:
             return 0.0
-        policy = self.identity.policy.session
-        now = self.identity.clock.now()
-        idle = (current.last_activity - now).total_seconds() + policy.inactivity_timeout_s
-        length = (current.started_at - now).total_seconds() + policy.max_session_s
-        return max(0.0, min(idle, length))
+        return max(0.0, self.identity.session_status(current).seconds_left)
 
     # -- reading ----------------------------------------------------------------------
 
