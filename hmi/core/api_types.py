@@ -205,6 +205,22 @@ class RunView:
 
 
 @dataclass(frozen=True)
+class TagInfo:
+    """What a screen needs to know about a tag from configuration (never its device address)."""
+
+    name: str
+    description: str
+    equipment: str
+    area: str
+    device: str
+    dtype: str
+    units: str
+    writable: bool
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
 class UserView:
     """An account as the Admin screen shows it: never a password or its hash."""
 
