@@ -21,7 +21,9 @@ from hmi.bootstrap import Services, open_services
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
 from hmi.core.api import TerminalAPI
+from hmi.core.api_admin import AdminDesk
 from hmi.core.api_alarms import AlarmDesk
+from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
@@ -185,6 +187,10 @@ class Runtime:
             procedures=ProcedureDesk(self.sequencer, terminals, recorder),
             captures=CaptureCommands(
                 self.commands, plant.cameras, StoreCaptureArchive(services.store)
+            ),
+            admin=AdminDesk(services.identity, services.admin, terminals, recorder),
+            config=ConfigDesk(
+                services.identity, services.esign, services.config.directory, terminals, recorder
             ),
         )
 

@@ -6,7 +6,8 @@ dataclasses (``hmi.core.api_types``, easy to serialise); refusals are
 ``HmiError`` with text for the person at the terminal. Every request carries
 the terminal's origin, so the command service can check that the session is
 used where it began. Alarms and procedures have their own desks
-(``api.alarms``, ``api.procedures``), built on the same checks.
+(``api.alarms``, ``api.procedures``), as have accounts (``api.admin``) and
+configuration files (``api.config``), built on the same checks.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hmi.core.api_admin import AdminDesk
 from hmi.core.api_alarms import AlarmDesk
+from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
 from hmi.core.api_types import (
     AlarmBanner,
     AlarmView,
     CaptureOutcome,
     CommandOutcome,
+    ConfigCheck,
+    ConfigDiff,
+    ConfigFile,
+    ConfigProblem,
+    ConfigRequest,
     Decision,
     FieldView,
     PendingApproval,
@@ -31,6 +39,7 @@ from hmi.core.api_types import (
     StepView,
     TagInfo,
     TagReading,
+    UserView,
 )
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.captures import CaptureCommands, CaptureRequest
@@ -49,6 +58,11 @@ __all__ = [
     "CaptureOutcome",
     "CaptureRequest",
     "CommandOutcome",
+    "ConfigCheck",
+    "ConfigDiff",
+    "ConfigFile",
+    "ConfigProblem",
+    "ConfigRequest",
     "Credentials",
     "Decision",
     "FieldView",
@@ -61,6 +75,7 @@ __all__ = [
     "TagInfo",
     "TagReading",
     "TerminalAPI",
+    "UserView",
 ]
 
 
@@ -76,6 +91,8 @@ class TerminalAPI:
     _choices: tuple[str, ...] = field(
         default=("write_setpoint", "operate_equipment", "capture_image")
     )
+    admin: AdminDesk | None = None
+    config: ConfigDesk | None = None
 
     # -- sessions ---------------------------------------------------------------------
 

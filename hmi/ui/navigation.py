@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hmi.ui.screens.admin import AdminScreen
 from hmi.ui.screens.base import PageScreen
+from hmi.ui.screens.engineer import EngineerScreen
 from hmi.ui.screens.overview import OverviewScreen
 
 
@@ -26,7 +28,11 @@ class Page:
     """A new screen each time: a page holds no state of a previous visit or user."""
 
 
-PAGES: tuple[Page, ...] = (Page("overview", "f2", "Overview", OverviewScreen),)
+PAGES: tuple[Page, ...] = (
+    Page("overview", "f2", "Overview", OverviewScreen),
+    Page("engineer", "f8", "Engineer", EngineerScreen),
+    Page("admin", "f9", "Admin", AdminScreen),
+)
 
 
 def page(name: str) -> Page:
