@@ -23,6 +23,7 @@ from hmi.core.alarms import AlarmEngine
 from hmi.core.api import TerminalAPI
 from hmi.core.api_alarms import AlarmDesk
 from hmi.core.api_procedures import ProcedureDesk
+from hmi.core.api_records import RecordsDesk
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
 from hmi.core.captures import CaptureCommands
@@ -41,6 +42,7 @@ from hmi.store.approval_orphans import withdraw_orphaned_approvals
 from hmi.store.history import HistoryWriter, Loss
 from hmi.store.procedure_replay import restore_runs
 from hmi.store.procedures import ProcedureRecorder
+from hmi.store.records_desk import StoreRecordsReader
 from hmi.watch import SystemWatch
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,9 @@ class Runtime:
             procedures=ProcedureDesk(self.sequencer, terminals, recorder),
             captures=CaptureCommands(
                 self.commands, plant.cameras, StoreCaptureArchive(services.store)
+            ),
+            records=RecordsDesk(
+                services.identity, plant.table, recorder, StoreRecordsReader.of(services)
             ),
         )
 

@@ -5,8 +5,8 @@ exactly what is checked and recorded here. Requests and results are plain
 dataclasses (``hmi.core.api_types``, easy to serialise); refusals are
 ``HmiError`` with text for the person at the terminal. Every request carries
 the terminal's origin, so the command service can check that the session is
-used where it began. Alarms and procedures have their own desks
-(``api.alarms``, ``api.procedures``), built on the same checks.
+used where it began. Alarms, procedures and records have their own desks
+(``api.alarms``, ``api.procedures``, ``api.records``), built on the same checks.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from hmi.core.api_alarms import AlarmDesk
 from hmi.core.api_procedures import ProcedureDesk
+from hmi.core.api_records import RecordsDesk
 from hmi.core.api_types import (
     AlarmBanner,
     AlarmView,
@@ -71,6 +72,7 @@ class TerminalAPI:
     alarms: AlarmDesk | None = None
     procedures: ProcedureDesk | None = None
     captures: CaptureCommands | None = None
+    records: RecordsDesk | None = None
     _choices: tuple[str, ...] = field(
         default=("write_setpoint", "operate_equipment", "capture_image")
     )
