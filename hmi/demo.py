@@ -7,7 +7,6 @@ login, so the demo's own records show the full account life cycle.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -107,13 +106,10 @@ async def run_demo(
     config: Path,
     *,
     reset: bool,
-    seconds: float | None,
     on_ready: Callable[[Runtime, bool], None],
-    on_tick: Callable[[Runtime], None],
-    tick_s: float = 2.0,
-    stop: Callable[[], Awaitable[None]] | None = None,
+    front: Callable[[Runtime], Awaitable[None]],
 ) -> None:
-    """Simulators, records and runtime; ``on_tick`` every ``tick_s`` until ``seconds`` pass."""
+    """Simulators, records and runtime; ``front`` (the terminal UI) runs until it returns."""
     drop = demo_drop_folder(config)
     created = await create_demo_records(data, config, reset=reset)
     async with (
@@ -122,8 +118,4 @@ async def run_demo(
         Runtime(data, config) as runtime,
     ):
         on_ready(runtime, created)
-        loop = asyncio.get_running_loop()
-        end = None if seconds is None else loop.time() + seconds
-        while end is None or loop.time() < end:
-            await asyncio.sleep(tick_s if end is None else min(tick_s, max(end - loop.time(), 0)))
-            on_tick(runtime)
+        await front(runtime)

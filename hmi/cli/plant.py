@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +61,26 @@ def _tag_lines(runtime: Any) -> list[str]:
 
 @main.command()
 @click.option("--reset", is_flag=True, help="Start over with a fresh demo data directory.")
-@click.option("--seconds", type=float, default=None, help="Stop after this many seconds.")
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Smoke run: the terminal runs headless this long, then the live values are printed.",
+)
 @click.option(
     "--data", type=click.Path(path_type=Path), default=Path("demo-data"), show_default=True
 )
 def demo(reset: bool, seconds: float | None, data: Path) -> None:
-    """Run the demonstration: simulated plant, demo users, runtime, live values.
+    """Run the demonstration: simulated plant, demo users, runtime and the terminal UI.
 
-    The terminal UI is not built yet; until it is, the live tag values are
-    printed as text every two seconds (Ctrl-C stops).
+    The demo users and their passwords are printed first; the terminal opens
+    on its login screen (F10 logs out, Ctrl-Q stops the demo).
     """
     import contextlib
     import logging
 
     from hmi.demo import DEMO_USERS, MODBUS_PORT, OPCUA_PORT, demo_config_dir, run_demo
+    from hmi.terminal import run_terminal
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # late replies: the driver copes
@@ -91,22 +96,39 @@ def demo(reset: bool, seconds: float | None, data: Path) -> None:
         for user in DEMO_USERS:
             click.echo(f"  {user.user_id:<11} {user.password:<12} {user.full_name} ({user.role})")
 
-    users = "  ".join(f"{u.user_id}/{u.password}" for u in DEMO_USERS)
-
-    def tick(runtime: Any) -> None:
-        lines = _tag_lines(runtime)
-        if sys.stdout.isatty():  # redraw in place, keeping the demo users in view
-            stamp = time.strftime("%H:%M:%S %z")
-            head = [f"Custos demo  {stamp}  (Ctrl-C stops)", f"users: {users}", ""]
-            click.echo("\x1b[H\x1b[2J" + "\n".join(head + lines))
-        else:
-            click.echo("\n".join(["", *lines]))
+    async def front(runtime: Any) -> None:
+        if seconds is not None:
+            await run_terminal(runtime, seconds=seconds)
+            click.echo("\n".join(["", *_tag_lines(runtime)]))
+            return
+        if sys.stdin.isatty():
+            await asyncio.to_thread(
+                click.prompt, "Press Enter to open the terminal", default="", show_default=False
+            )
+        await run_terminal(runtime)
 
     with explained(), contextlib.suppress(KeyboardInterrupt):
         config = demo_config_dir()
-        asyncio.run(
-            run_demo(data, config, reset=reset, seconds=seconds, on_ready=ready, on_tick=tick)
-        )
+        asyncio.run(run_demo(data, config, reset=reset, on_ready=ready, front=front))
+
+
+@main.command("run")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Data directory.")
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--terminal", "terminal_id", default="T-CONSOLE-1", show_default=True)
+def run_command(data: Path, config_dir: Path, terminal_id: str) -> None:
+    """Run the runtime and the terminal UI in one process (Ctrl-Q stops both)."""
+    import contextlib
+
+    from hmi.runtime import Runtime
+    from hmi.terminal import run_terminal
+
+    async def serve() -> None:
+        async with Runtime(data, config_dir) as runtime:
+            await run_terminal(runtime, terminal_id)
+
+    with explained(), contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
 
 
 # -- devices: simulated plant and OPC UA browsing ------------------------------------------

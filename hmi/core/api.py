@@ -30,6 +30,7 @@ from hmi.core.api_types import (
     SetpointRequest,
     SigningPreview,
     StepView,
+    TagInfo,
     TagReading,
 )
 from hmi.core.approvals import ApprovalQueue
@@ -58,6 +59,7 @@ __all__ = [
     "SetpointRequest",
     "SigningPreview",
     "StepView",
+    "TagInfo",
     "TagReading",
     "TerminalAPI",
 ]
@@ -92,6 +94,20 @@ class TerminalAPI:
     async def change_password(self, session: Session, old: str, new: str) -> None:
         await self.identity.change_password(session, old, new)
 
+    def seconds_to_logout(self, session: Session) -> float:
+        """Seconds until the session ends by itself (inactivity or maximum length); 0 if ended.
+
+        A terminal shows this as a countdown, so nobody is logged out by surprise.
+        """
+        current = self.identity.sessions.get(session.session_id)
+        if current is None or not current.active:
+            return 0.0
+        policy = self.identity.policy.session
+        now = self.identity.clock.now()
+        idle = (current.last_activity - now).total_seconds() + policy.inactivity_timeout_s
+        length = (current.started_at - now).total_seconds() + policy.max_session_s
+        return max(0.0, min(idle, length))
+
     # -- reading ----------------------------------------------------------------------
 
     def read_tags(self, session: Session, names: Sequence[str] = ()) -> list[TagReading]:
@@ -105,6 +121,25 @@ class TerminalAPI:
             units = defs[name].units if name in defs else ""
             out.append(TagReading(name, v.value, v.quality.value, units, v.server_time, v.reason))
         return out
+
+    def tag_definitions(self, session: Session) -> list[TagInfo]:
+        """Every tag as configured, by name: what screens group into equipment panels."""
+        self.identity.require_session(session)
+        return [
+            TagInfo(
+                name=d.name,
+                description=d.description,
+                equipment=d.equipment,
+                area=d.area,
+                device=d.device,
+                dtype=d.dtype,
+                units=d.units,
+                writable=d.writable,
+                low=d.low,
+                high=d.high,
+            )
+            for d in sorted(self.table.definitions.values(), key=lambda d: d.name)
+        ]
 
     # -- commands ---------------------------------------------------------------------
 

@@ -202,3 +202,19 @@ class RunView:
     steps: tuple[StepView, ...]
     choices: tuple[Choice, ...]
     """What the asking session may do now, and why not the rest."""
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """What a screen needs to know about a tag from configuration (never its device address)."""
+
+    name: str
+    description: str
+    equipment: str
+    area: str
+    device: str
+    dtype: str
+    units: str
+    writable: bool
+    low: float | None
+    high: float | None

@@ -21,7 +21,6 @@ around it stay the same.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -35,6 +34,7 @@ from hmi.core.esign import ESignService, Signature, SignatureRequest
 from hmi.core.identity import IdentityService, Session
 from hmi.core.ports import Recorder
 from hmi.core.records import AuditEntry, Origin, Record, SignatureEntry
+from hmi.core.setpoint_rules import check_rate, check_value
 from hmi.core.tag_table import TagDef, TagTable
 from hmi.core.tags import TagScalar
 from hmi.core.terminals import check_terminal
@@ -253,57 +253,12 @@ class CommandService:
 
     def validate(self, kind: str, d: TagDef, value: TagScalar) -> TagScalar:
         """The value as the device will get it, if the tag accepts it now."""
-        if not d.writable:
-            raise HmiError(f"{d.name} is read-only; it cannot be written from here.")
-        if kind == "operate_equipment":
-            if d.dtype != "bool":
-                raise HmiError(f"{d.name} is not equipment that starts and stops; set its value.")
-            if not isinstance(value, bool):
-                raise HmiError(f"{d.name} takes start (true) or stop (false).")
-            return value
-        if d.dtype == "bool":
-            raise HmiError(f"{d.name} starts and stops equipment; use start or stop.")
-        if d.dtype == "string":
-            if not isinstance(value, str):
-                raise HmiError(f"{d.name} takes text.")
-            return value
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise HmiError(f"{d.name} takes a number, not {value!r}.")
-        number = float(value)
-        if math.isnan(number) or math.isinf(number):
-            raise HmiError(f"{d.name} takes a finite number.")
-        if d.dtype not in ("float32", "float64") and number != int(number):
-            raise HmiError(f"{d.name} takes a whole number, not {value}.")
-        units = f" {d.units}" if d.units else ""
-        if (d.low is not None and number < d.low) or (d.high is not None and number > d.high):
-            raise HmiError(
-                f"{d.name}: {value}{units} is outside the allowed range "
-                f"{d.low if d.low is not None else '-∞'} to "
-                f"{d.high if d.high is not None else '∞'}{units}."
-            )
-        if d.rate_of_change is not None:
-            self._check_rate(d, number, units)
-        return number if d.dtype in ("float32", "float64") else int(number)
-
-    def _check_rate(self, d: TagDef, number: float, units: str) -> None:
-        """At most ``rate_of_change`` per second since the tag was last written (at least 1 s)."""
-        assert d.rate_of_change is not None
-        current = self._current(d.name)
-        if current is None or isinstance(current, bool | str):
-            raise HmiError(
-                f"{d.name} has no current value to compare with; a rate-limited setpoint can be "
-                "changed only while its value is known."
-            )
-        since = self._last_write.get(d.name, self._started)
-        elapsed = max(self.clock.monotonic() - since, 1.0)
-        allowed = d.rate_of_change * elapsed
-        step = abs(number - float(current))
-        if step > allowed + 1e-9:
-            raise HmiError(
-                f"{d.name}: a change of {step:g}{units} from {current:g}{units} is too fast; "
-                f"at most {d.rate_of_change:g}{units} per second is allowed, {allowed:g}{units} "
-                "now. Make the change in smaller steps."
-            )
+        checked = check_value(kind, d, value)
+        if d.rate_of_change is not None and isinstance(checked, int | float):
+            since = self._last_write.get(d.name, self._started)
+            elapsed = max(self.clock.monotonic() - since, 1.0)
+            check_rate(d, float(checked), self._current(d.name), elapsed)
+        return checked
 
     # -- the command ---------------------------------------------------------------
 
