@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hmi.ui.screens.audit import AuditScreen
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.overview import OverviewScreen
+from hmi.ui.screens.qa_console import QaConsoleScreen
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,11 @@ class Page:
     """A new screen each time: a page holds no state of a previous visit or user."""
 
 
-PAGES: tuple[Page, ...] = (Page("overview", "f2", "Overview", OverviewScreen),)
+PAGES: tuple[Page, ...] = (
+    Page("overview", "f2", "Overview", OverviewScreen),
+    Page("audit", "f8", "Audit trail", AuditScreen),
+    Page("qa", "f9", "QA console", QaConsoleScreen),
+)
 
 
 def page(name: str) -> Page:
