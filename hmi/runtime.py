@@ -25,6 +25,7 @@ from hmi.core.api_admin import AdminDesk
 from hmi.core.api_alarms import AlarmDesk
 from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
+from hmi.core.api_records import RecordsDesk
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
 from hmi.core.captures import CaptureCommands
@@ -43,6 +44,7 @@ from hmi.store.approval_orphans import withdraw_orphaned_approvals
 from hmi.store.history import HistoryWriter, Loss
 from hmi.store.procedure_replay import restore_runs
 from hmi.store.procedures import ProcedureRecorder
+from hmi.store.records_desk import StoreRecordsReader
 from hmi.watch import SystemWatch
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,9 @@ class Runtime:
             admin=AdminDesk(services.identity, services.admin, terminals, recorder),
             config=ConfigDesk(
                 services.identity, services.esign, services.config.directory, terminals, recorder
+            ),
+            records=RecordsDesk(
+                services.identity, plant.table, recorder, StoreRecordsReader.of(services)
             ),
         )
 

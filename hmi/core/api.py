@@ -5,9 +5,9 @@ exactly what is checked and recorded here. Requests and results are plain
 dataclasses (``hmi.core.api_types``, easy to serialise); refusals are
 ``HmiError`` with text for the person at the terminal. Every request carries
 the terminal's origin, so the command service can check that the session is
-used where it began. Alarms and procedures have their own desks
-(``api.alarms``, ``api.procedures``), as have accounts (``api.admin``) and
-configuration files (``api.config``), built on the same checks.
+used where it began. Alarms, procedures, records, accounts and configuration files
+have their own desks (``api.alarms``, ``api.procedures``, ``api.records``,
+``api.admin``, ``api.config``), built on the same checks.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hmi.core.api_admin import AdminDesk
 from hmi.core.api_alarms import AlarmDesk
 from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
+from hmi.core.api_records import RecordsDesk
 from hmi.core.api_types import (
     AlarmBanner,
     AlarmView,
@@ -44,6 +45,7 @@ from hmi.core.api_types import (
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.captures import CaptureCommands, CaptureRequest
 from hmi.core.commands import Command, CommandService, Credentials
+from hmi.core.config import ACTIONS
 from hmi.core.errors import HmiError
 from hmi.core.esign import SignatureRequest, SigningMode
 from hmi.core.identity import IdentityService, Session, SessionStatus
@@ -88,6 +90,7 @@ class TerminalAPI:
     alarms: AlarmDesk | None = None
     procedures: ProcedureDesk | None = None
     captures: CaptureCommands | None = None
+    records: RecordsDesk | None = None
     _choices: tuple[str, ...] = field(
         default=("write_setpoint", "operate_equipment", "capture_image")
     )
@@ -105,6 +108,12 @@ class TerminalAPI:
     def touch(self, session: Session) -> None:
         """Keyboard or mouse activity: keeps the session from timing out (SUP-10)."""
         self.identity.touch(session)
+
+    def permissions(self, session: Session) -> frozenset[str]:
+        """What this session's roles may do: a screen offers only these (each call checks)."""
+        current = self.identity.require_session(session, allow_password_change=True)
+        policy = self.identity.policy
+        return frozenset(a for a in ACTIONS if policy.permitted(current.user.roles, a))
 
     async def change_password(self, session: Session, old: str, new: str) -> None:
         await self.identity.change_password(session, old, new)

@@ -163,7 +163,10 @@ class CustosApp(App[None]):
         if action == "logout":
             return self.session is not None
         if action == "go":
-            return self.session is not None and not self.session.password_change_required
+            if self.session is None or self.session.password_change_required:
+                return False
+            wanted = page(str(parameters[0])).permission if parameters else None
+            return wanted is None or wanted in self.api.permissions(self.session)
         return True
 
     # -- refusals --------------------------------------------------------------------------

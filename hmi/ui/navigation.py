@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hmi.ui.screens.admin import AdminScreen
+from hmi.ui.screens.audit import AuditScreen
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.engineer import EngineerScreen
 from hmi.ui.screens.overview import OverviewScreen
+from hmi.ui.screens.qa_console import QaConsoleScreen
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,19 @@ class Page:
     """What the footer shows."""
     make: Callable[[], PageScreen]
     """A new screen each time: a page holds no state of a previous visit or user."""
+    permission: str | None = None
+    """Shown only to a user whose role holds it (the core checks again on every call)."""
 
 
 PAGES: tuple[Page, ...] = (
     Page("overview", "f2", "Overview", OverviewScreen),
-    Page("engineer", "f8", "Engineer", EngineerScreen),
-    Page("admin", "f9", "Admin", AdminScreen),
+    Page("audit", "f7", "Audit trail", AuditScreen, "view_records"),
+    Page("qa", "f8", "QA console", QaConsoleScreen, "query_records"),
+    Page("engineer", "f9", "Engineer", EngineerScreen, "edit_configuration"),
+    Page("admin", "f12", "Admin", AdminScreen, "administer_users"),
 )
+"""Keys: F2 overview, F3 alarms, F4 procedures, F5 approvals, F6 trends, F7 audit trail,
+F8 QA console, F9 engineer, F10 log out, F12 admin (F11 is full screen in many terminals)."""
 
 
 def page(name: str) -> Page:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -130,18 +128,11 @@ async def test_every_transition_is_journaled_with_its_actor_and_verifies(
 
 
 async def test_a_tampered_journal_row_is_detected(
-    services: Services, setup: tuple[AlarmEngine, AlarmOperations], tmp_path: Path
+    services: Services,
+    setup: tuple[AlarmEngine, AlarmOperations],
+    tmp_path: Path,
+    tamper: Callable[..., object],
 ) -> None:
-    # tests/store/conftest.py by its path: "conftest" alone may be tests/ui's.
-    spec = importlib.util.spec_from_file_location(
-        "store_conftest", Path(__file__).parent / "conftest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    store_conftest = importlib.util.module_from_spec(spec)
-    sys.modules["store_conftest"] = store_conftest  # its dataclasses look themselves up
-    spec.loader.exec_module(store_conftest)
-    tamper_db = store_conftest.tamper_db
-
     engine, _ = setup
     for value in (40.0, 38.0, 40.0, 38.0):
         feed(engine, value)
@@ -150,7 +141,7 @@ async def test_a_tampered_journal_row_is_detected(
     services.close()
     data = tmp_path / "data"
     assert verify_data_dir(data).ok
-    tamper_db(data, "UPDATE alarm_journal_records SET value = '38.9' WHERE seq = 1")
+    tamper(data, "UPDATE alarm_journal_records SET value = '38.9' WHERE seq = 1")
     report = verify_data_dir(data)
     assert not report.ok
     assert any(p.table == "alarm_journal_records" and p.seq == 1 for p in report.problems)

@@ -63,6 +63,9 @@ class FakeAPI:
     def touch(self, session: Session) -> None:
         pass
 
+    def permissions(self, session: Session) -> frozenset[str]:
+        return frozenset({"write_setpoint", "operate_equipment", "acknowledge_alarm"})
+
     def seconds_to_logout(self, session: Session) -> float:
         return 600.0
 
