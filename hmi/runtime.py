@@ -96,6 +96,7 @@ class Runtime:
         self.alarm_journal: StoreAlarmJournal | None = None
         self.alarm_ops: AlarmOperations | None = None
         self.sequencer: Sequencer | None = None
+        self.records_reader: StoreRecordsReader | None = None
         self._overdue: dict[str, int] = {}
         """Run ID → the step whose overdue alarm is raised."""
         self.system_watch: SystemWatch | None = None
@@ -176,6 +177,7 @@ class Runtime:
 
     def _api(self, services: Services, plant: Plant) -> TerminalAPI:
         """The Terminal API over every service: what terminals may ask, and nothing else."""
+        self.records_reader = StoreRecordsReader.of(services)
         assert self.commands is not None and self.approvals is not None
         assert self.alarm_ops is not None and self.sequencer is not None
         terminals = services.config.terminals
@@ -194,9 +196,7 @@ class Runtime:
             config=ConfigDesk(
                 services.identity, services.esign, services.config.directory, terminals, recorder
             ),
-            records=RecordsDesk(
-                services.identity, plant.table, recorder, StoreRecordsReader.of(services)
-            ),
+            records=RecordsDesk(services.identity, plant.table, recorder, self.records_reader),
         )
 
     async def stop(self) -> None:
@@ -224,6 +224,9 @@ class Runtime:
             await self.services.recorder.commit(
                 [SecurityEntry("runtime_stopped", None, self.origin, actor_id="system")]
             )
+            if self.records_reader is not None:
+                await asyncio.to_thread(self.records_reader.cancel_all)
+                self.records_reader = None
             await asyncio.to_thread(self.services.close)
             self.services = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -69,6 +70,21 @@ class QaService:
                 return False
         self._interrupt(running)
         return True
+
+    def cancel_all(self, wait_s: float = 5.0) -> int:
+        """Interrupt every running query and wait (bounded) until they have let go of their
+        cursors: the store cannot close under a running query. Returns how many there were."""
+        with self._lock:
+            running = list(self._running.values())
+        for r in running:
+            self._interrupt(r)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    break
+            time.sleep(0.01)
+        return len(running)
 
     def _interrupt(self, running: _Running) -> None:
         with self._lock:

@@ -216,6 +216,10 @@ class StoreRecordsReader:
     def cancel_query(self, session_id: str) -> bool:
         return self.qa.cancel(session_id) if self.qa is not None else False
 
+    def cancel_all(self) -> int:
+        """At shutdown: no query may hold a cursor while the store closes."""
+        return self.qa.cancel_all() if self.qa is not None else 0
+
     async def view_columns(self) -> dict[str, list[tuple[str, str]]]:
         return await asyncio.to_thread(self._qa().view_columns)
 

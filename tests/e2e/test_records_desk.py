@@ -179,3 +179,26 @@ async def test_records_are_refused_to_those_without_permission(api_plant: ApiPla
     assert events and all(e.user_id == "op1" or e.actor_id == "op1" for e in events)
     assert all(n.audience in ("qa",) for n in await desk.notifications(qa))
     assert PLANT_PASSWORD not in str(plant.query("SELECT * FROM audit_trail"))
+
+
+async def test_the_runtime_stops_while_a_query_runs(api_plant: ApiPlant) -> None:
+    plant = api_plant
+    desk = desk_of(plant)
+    qa = await plant.login("qa1", QA_DESK)
+    digits = ", ".join(f"({i})" for i in range(10))
+    slow = (
+        f"WITH t(x) AS (VALUES {digits}) SELECT count(*) FROM t a, t b, t c, t d, t e, t f, "
+        "t g, t h, t i, t j WHERE a.x + b.x + c.x + d.x + e.x + f.x + g.x + h.x + i.x = j.x"
+    )
+    reader = desk.reader
+    assert isinstance(reader, StoreRecordsReader) and reader.qa is not None
+    task = asyncio.create_task(desk.query(qa, slow))
+    running = reader.qa._running
+    await until(
+        lambda: (q := running.get(qa.session_id)) is not None and q.cursor is not None,
+        what="the slow query runs",
+    )
+    await asyncio.wait_for(plant.runtime.stop(), 30)
+    assert plant.runtime.services is None
+    with pytest.raises(HmiError):
+        await asyncio.wait_for(task, 10)
