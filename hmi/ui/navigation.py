@@ -17,6 +17,7 @@ from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.engineer import EngineerScreen
 from hmi.ui.screens.overview import OverviewScreen
 from hmi.ui.screens.qa_console import QaConsoleScreen
+from hmi.ui.screens.trends import TrendsScreen
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Page:
 
 PAGES: tuple[Page, ...] = (
     Page("overview", "f2", "Overview", OverviewScreen),
+    Page("trends", "f6", "Trends", TrendsScreen),
     Page("audit", "f7", "Audit trail", AuditScreen, "view_records"),
     Page("qa", "f8", "QA console", QaConsoleScreen, "query_records"),
     Page("engineer", "f9", "Engineer", EngineerScreen, "edit_configuration"),
