@@ -125,8 +125,9 @@ def summary_text(lines: Sequence[TrendLine]) -> str:
             out.append(f"{s.tag}: no recorded values in this period")
             continue
         averaged = ", averaged" if s.downsampled else ""
+        count = f"{len(s.points)} point{'s' if len(s.points) != 1 else ''}"
         text = (
-            f"{s.tag}: {len(s.points)} points{averaged}, last {value_text(s.points[-1][1])}{units};"
+            f"{s.tag}: {count}{averaged}, last {value_text(s.points[-1][1])}{units};"
             f" limits {limits_text(s.low, s.high, s.units)}"
         )
         if line.setpoint is not None:
