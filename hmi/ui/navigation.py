@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hmi.ui.screens.admin import AdminScreen
+from hmi.ui.screens.alarm_history import AlarmHistoryScreen
 from hmi.ui.screens.audit import AuditScreen
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.engineer import EngineerScreen
+from hmi.ui.screens.events import EventsScreen
 from hmi.ui.screens.overview import OverviewScreen
 from hmi.ui.screens.qa_console import QaConsoleScreen
+from hmi.ui.screens.trends import TrendsScreen
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,17 @@ class Page:
 
 PAGES: tuple[Page, ...] = (
     Page("overview", "f2", "Overview", OverviewScreen),
+    Page("trends", "f6", "Trends", TrendsScreen),
     Page("audit", "f7", "Audit trail", AuditScreen, "view_records"),
     Page("qa", "f8", "QA console", QaConsoleScreen, "query_records"),
     Page("engineer", "f9", "Engineer", EngineerScreen, "edit_configuration"),
     Page("admin", "f12", "Admin", AdminScreen, "administer_users"),
+    Page("alarm-history", "shift+f3", "Alarm history", AlarmHistoryScreen, "view_records"),
+    Page("events", "shift+f12", "Events", EventsScreen, "view_security_events"),
 )
 """Keys: F2 overview, F3 alarms, F4 procedures, F5 approvals, F6 trends, F7 audit trail,
-F8 QA console, F9 engineer, F10 log out, F12 admin (F11 is full screen in many terminals)."""
+F8 QA console, F9 engineer, F10 log out, F12 admin (F11 is full screen in many terminals);
+Shift+F3 alarm history, Shift+F12 security events and notifications."""
 
 
 def page(name: str) -> Page:
