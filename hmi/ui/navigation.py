@@ -25,8 +25,8 @@ from hmi.ui.screens.trends import TrendsScreen
 @dataclass(frozen=True)
 class Page:
     name: str
-    key: str
-    """Textual key name of the binding (``f2``)."""
+    key: str | None
+    """Textual key name of the binding (``f2``); None: reached through the F1 page list."""
     label: str
     """What the footer shows."""
     make: Callable[[], PageScreen]
@@ -42,12 +42,12 @@ PAGES: tuple[Page, ...] = (
     Page("qa", "f8", "QA console", QaConsoleScreen, "query_records"),
     Page("engineer", "f9", "Engineer", EngineerScreen, "edit_configuration"),
     Page("admin", "f12", "Admin", AdminScreen, "administer_users"),
-    Page("alarm-history", "shift+f3", "Alarm history", AlarmHistoryScreen, "view_records"),
-    Page("events", "shift+f12", "Events", EventsScreen, "view_security_events"),
+    Page("alarm-history", None, "Alarm history", AlarmHistoryScreen, "view_records"),
+    Page("events", None, "Security events", EventsScreen, "view_security_events"),
 )
-"""Keys: F2 overview, F3 alarms, F4 procedures, F5 approvals, F6 trends, F7 audit trail,
-F8 QA console, F9 engineer, F10 log out, F12 admin (F11 is full screen in many terminals);
-Shift+F3 alarm history, Shift+F12 security events and notifications."""
+"""Keys: F1 every page in a list, F2 overview, F3 alarms, F4 procedures, F5 approvals,
+F6 trends, F7 audit trail, F8 QA console, F9 engineer, F10 log out, F12 admin (F11 is full
+screen in many terminals). Pages without a key are opened from the F1 list."""
 
 
 def page(name: str) -> Page:

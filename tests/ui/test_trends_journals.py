@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from custos_testkit import ADMIN_PASSWORD
-from textual.widgets import DataTable, Input, SelectionList, Static
+from textual.widgets import DataTable, Input, OptionList, SelectionList, Static
 from textual_plotext import PlotextPlot
 from ui_kit import CONSOLE, Plant, login, plant_fixture, until, wait_for  # noqa: F401
 
@@ -16,6 +16,7 @@ from hmi.ui.app import CustosApp
 from hmi.ui.screens.alarm_history import AlarmHistoryScreen
 from hmi.ui.screens.events import EventsScreen
 from hmi.ui.screens.overview import OverviewScreen
+from hmi.ui.screens.pages import PagesDialog
 from hmi.ui.screens.trends import TrendsScreen
 
 pytestmark = pytest.mark.timeout(120)
@@ -30,7 +31,15 @@ async def open_page(
 ) -> None:
     await (login(pilot, user) if password is None else login(pilot, user, password))
     await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
-    await pilot.press(key)
+    if key.startswith("page:"):  # a page without a key: F1, then choose it in the list
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, PagesDialog), "page list")
+        pages = app.screen.query_one(OptionList)
+        ids = [pages.get_option_at_index(i).id for i in range(pages.option_count)]
+        pages.highlighted = ids.index(key.removeprefix("page:"))
+        await pilot.press("enter")
+    else:
+        await pilot.press(key)
     await wait_for(pilot, lambda: isinstance(app.screen, screen), screen.__name__)
 
 
@@ -89,7 +98,7 @@ async def test_alarm_history_shows_the_heater_fault_activation(plant: Plant) -> 
     )
     app = plant.app()
     async with app.run_test(size=(140, 36)) as pilot:
-        await open_page(pilot, app, "sup1", "shift+f3", AlarmHistoryScreen)
+        await open_page(pilot, app, "sup1", "page:alarm-history", AlarmHistoryScreen)
         table = app.screen.query_one("#history-rows", DataTable)
         await wait_for(pilot, lambda: table.row_count > 0, "journal rows")
         app.screen.query_one("#history-subject", Input).value = "BR101.HEATER_FAULT"
@@ -113,6 +122,11 @@ async def test_alarm_history_is_not_offered_to_an_operator(plant: Plant) -> None
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
         assert app.check_action("go", ("alarm-history",)) is False
         assert app.check_action("go", ("events",)) is False
+        await pilot.press("f1")  # the page list offers only what the role may open
+        await wait_for(pilot, lambda: isinstance(app.screen, PagesDialog), "page list")
+        pages = app.screen.query_one(OptionList)
+        ids = {pages.get_option_at_index(i).id for i in range(pages.option_count)}
+        assert ids == {"overview", "trends"}
 
 
 async def test_events_page_shows_a_failed_login(plant: Plant) -> None:
@@ -122,7 +136,7 @@ async def test_events_page_shows_a_failed_login(plant: Plant) -> None:
         await api.login("op1", "not the password", CONSOLE)
     app = plant.app()
     async with app.run_test(size=(140, 36)) as pilot:
-        await open_page(pilot, app, "admin1", "shift+f12", EventsScreen, ADMIN_PASSWORD)
+        await open_page(pilot, app, "admin1", "page:events", EventsScreen, ADMIN_PASSWORD)
         table = app.screen.query_one("#event-rows", DataTable)
         await wait_for(
             pilot,
