@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hmi.ui.screens.alarms import AlarmsScreen
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.overview import OverviewScreen
 
@@ -26,7 +27,10 @@ class Page:
     """A new screen each time: a page holds no state of a previous visit or user."""
 
 
-PAGES: tuple[Page, ...] = (Page("overview", "f2", "Overview", OverviewScreen),)
+PAGES: tuple[Page, ...] = (
+    Page("overview", "f2", "Overview", OverviewScreen),
+    Page("alarms", "f3", "Alarms", AlarmsScreen),
+)
 
 
 def page(name: str) -> Page:
