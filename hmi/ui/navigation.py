@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from hmi.ui.screens.alarms import AlarmsScreen
 from hmi.ui.screens.base import PageScreen
+from hmi.ui.screens.camera import CameraScreen
 from hmi.ui.screens.overview import OverviewScreen
+from hmi.ui.screens.procedures import ProceduresScreen
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page("overview", "f2", "Overview", OverviewScreen),
     Page("alarms", "f3", "Alarms", AlarmsScreen),
+    Page("procedures", "f4", "Procedures", ProceduresScreen),
+    Page("camera", "f6", "Camera", CameraScreen),
 )
 
 

@@ -219,7 +219,7 @@ class AlarmsScreen(PageScreen):
                 sign_rows.append(("Duration", f"{answer.minutes:g} min"))
             sign_rows += [("Meaning", "performed"), ("Reason", answer.reason)]
 
-            def act(signature: Credentials) -> Awaitable[AlarmView]:
+            def act(signature: Credentials, _: str) -> Awaitable[AlarmView]:
                 s, o, i, why = self.session, self.origin, alarm.alarm_id, answer.reason
                 if action == "shelve":
                     assert answer.minutes is not None

@@ -148,14 +148,14 @@ class ESignDialog(CustosDialog[CommandOutcome]):
         self.query_one("#notice", Static).update(f"{error.title}: {error.message}")
 
 
-SignAct = Callable[[Credentials], Awaitable[Any]]
+SignAct = Callable[[Credentials, str], Awaitable[Any]]
 
 
 class SignDialog(CustosDialog[Any]):
     """The e-sign dialog for an action other than a tag write (alarm, procedure, approval).
 
-    ``rows`` say exactly what is signed, with the meaning; ``act(credentials)`` is the core
-    call the signature goes with. The dialog closes with its result only on success; a
+    ``rows`` say exactly what is signed, with the meaning; ``act(credentials, reason)`` is
+    the core call the signature goes with (``ask_reason``: the reason is asked here). The dialog closes with its result only on success; a
     refusal is shown in the dialog (and as the core's dialog), the form kept as it was.
     ``second`` asks for another person's user ID and password instead (a witness, or a
     supervisor deciding at a terminal where someone else is logged in).
@@ -169,8 +169,10 @@ class SignDialog(CustosDialog[Any]):
         *,
         needs_user_id: bool = True,
         second: bool = False,
+        ask_reason: bool = False,
     ) -> None:
         super().__init__()
+        self.ask_reason = ask_reason
         self.title_text = title
         self.rows = rows
         self.act = act
@@ -182,6 +184,8 @@ class SignDialog(CustosDialog[Any]):
             yield Static(self.title_text, classes="dialog-title")
             for label, text in self.rows:
                 yield Horizontal(Label(label, classes="field-label"), Static(text), classes="field")
+            if self.ask_reason:
+                yield field("Reason", Input(id="reason"))
             yield Static(STATEMENT, id="statement")
             who = "Signer ID" if self.second else "User ID"
             if self.needs_user_id:
@@ -193,13 +197,14 @@ class SignDialog(CustosDialog[Any]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#user" if self.needs_user_id else "#password", Input).focus()
+        first = "#reason" if self.ask_reason else "#user" if self.needs_user_id else "#password"
+        self.query_one(first, Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "user":
-            self.query_one("#password", Input).focus()
-        else:
+        if event.input.id == "password":
             self.sign()
+        else:
+            self.focus_next()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -211,9 +216,10 @@ class SignDialog(CustosDialog[Any]):
     def sign(self) -> None:
         user_id = self.query_one("#user", Input).value.strip() if self.needs_user_id else None
         credentials = Credentials(self.query_one("#password", Input).value, user_id)
+        reason = self.query_one("#reason", Input).value.strip() if self.ask_reason else ""
         self.query_one("#notice", Static).update("Signing…")
         self.query_one("#sign", Button).disabled = True
-        self.call_core(self.act(credentials), done=self.dismiss, failed=self.refused)
+        self.call_core(self.act(credentials, reason), done=self.dismiss, failed=self.refused)
 
     def refused(self, error: HmiError) -> None:
         self.query_one("#sign", Button).disabled = False
