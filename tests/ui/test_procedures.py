@@ -100,7 +100,8 @@ async def test_a_refused_entry_is_shown_with_the_core_message_and_recorded(plant
         await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog), "refusal")
         shown = dialog_text(app)
     refused = plant.query(
-        "SELECT detail FROM audit_trail WHERE action LIKE 'procedure%' AND outcome = 'refused'"
+        "SELECT action, reason, actor_id FROM step_events WHERE outcome = 'refused'"
     )
-    assert refused, plant.query("SELECT action, outcome FROM audit_trail")
-    assert refused[-1][0].split(": ", 1)[1] in shown
+    assert refused
+    action, message, actor = refused[-1]
+    assert action == "sign:performed" and actor == "op1" and message in shown

@@ -154,9 +154,10 @@ SignAct = Callable[[Credentials, str], Awaitable[Any]]
 class SignDialog(CustosDialog[Any]):
     """The e-sign dialog for an action other than a tag write (alarm, procedure, approval).
 
-    ``rows`` say exactly what is signed, with the meaning; ``act(credentials, reason)`` is
-    the core call the signature goes with (``ask_reason``: the reason is asked here). The dialog closes with its result only on success; a
-    refusal is shown in the dialog (and as the core's dialog), the form kept as it was.
+    ``rows`` say exactly what is signed, with the meaning; ``act(credentials, reason)``
+    is the core call the signature goes with (``ask_reason``: the reason is asked here).
+    The dialog closes with its result only on success; a refusal is shown in the dialog
+    (and as the core's dialog), the form kept as it was.
     ``second`` asks for another person's user ID and password instead (a witness, or a
     supervisor deciding at a terminal where someone else is logged in).
     """
