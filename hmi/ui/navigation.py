@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hmi.ui.screens.alarms import AlarmsScreen
+from hmi.ui.screens.approvals import ApprovalsScreen
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.camera import CameraScreen
 from hmi.ui.screens.overview import OverviewScreen
@@ -33,6 +34,7 @@ PAGES: tuple[Page, ...] = (
     Page("overview", "f2", "Overview", OverviewScreen),
     Page("alarms", "f3", "Alarms", AlarmsScreen),
     Page("procedures", "f4", "Procedures", ProceduresScreen),
+    Page("approvals", "f5", "Approvals", ApprovalsScreen),
     Page("camera", "f6", "Camera", CameraScreen),
 )
 
