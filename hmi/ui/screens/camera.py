@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from PIL import Image
+from rich.color import Color
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -46,7 +48,7 @@ def half_blocks(data: bytes, columns: int = PREVIEW_COLUMNS) -> Text:
     for y in range(0, height, 2):
         for x in range(width):
             top, low = px[x, y], px[x, y + 1]
-            out.append("▀", style=f"rgb{tuple(top)} on rgb{tuple(low)}")
+            out.append("▀", style=Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*low)))
         if y + 2 < height:
             out.append("\n")
     return out
