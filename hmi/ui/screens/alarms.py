@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from hmi.core.api_types import AlarmView
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
-from hmi.ui.format import local_time
+from hmi.ui.format import local_time, value_text
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.esign import SignDialog
 from hmi.ui.screens.forms import ReasonDialog, Reasoned
@@ -37,6 +37,16 @@ STATE_WORDS = {
     "OUT_OF_SERVICE": "OUT OF SERVICE",
 }
 WAITING = ("UNACK_ACTIVE", "RTN_UNACK")
+
+
+def alarm_value(alarm: AlarmView) -> str:
+    """The value that raised the alarm, as the overview shows values."""
+    if alarm.value is None:
+        return ""
+    try:
+        return value_text(float(alarm.value))
+    except ValueError:
+        return alarm.value
 
 
 def state_text(alarm: AlarmView) -> str:
@@ -59,6 +69,7 @@ class AlarmsScreen(PageScreen):
         Binding("a", "acknowledge", "Ack"),
         Binding("p", "acknowledge_page", "Ack page"),
         Binding("t", "sort", "Sort"),
+        Binding("h", "toggle_hidden", "Active/Hidden"),
         Binding("s", "shelve", "Shelve"),
         Binding("o", "out_of_service", "Out of svc"),
         Binding("r", "return_to_service", "Return"),
@@ -117,7 +128,7 @@ class AlarmsScreen(PageScreen):
         return local_time(alarm.activated_at, self.custos.tz)[11:19] if alarm.activated_at else ""
 
     def _active_row(self, a: AlarmView) -> tuple[object, ...]:
-        return (priority_cell(a), self._time(a), state_text(a), a.message, a.value or "", a.tag)
+        return (priority_cell(a), self._time(a), state_text(a), a.message, alarm_value(a), a.tag)
 
     def _hidden_row(self, a: AlarmView) -> tuple[object, ...]:
         until = local_time(a.shelved_until, self.custos.tz)[11:16] if a.shelved_until else ""
@@ -158,6 +169,11 @@ class AlarmsScreen(PageScreen):
         return self.query_one("#alarm-tabs", TabbedContent).active == "pane-hidden"
 
     # -- actions ----------------------------------------------------------------------------
+
+    def action_toggle_hidden(self) -> None:
+        tabs = self.query_one("#alarm-tabs", TabbedContent)
+        tabs.active = "pane-active" if self._showing_hidden() else "pane-hidden"
+        self.query_one("#hidden" if self._showing_hidden() else "#active", DataTable).focus()
 
     def action_sort(self) -> None:
         self.by_time = not self.by_time

@@ -107,7 +107,7 @@ class ProceduresScreen(PageScreen):
                 yield Static("No run selected: open one from Runs, or start one.", id="run-head")
                 with Horizontal(id="run-body"):
                     yield DataTable(id="steps", cursor_type="row")
-                    with VerticalScroll(id="step-detail"):
+                    with VerticalScroll(id="step-detail", can_focus=False):
                         yield Static("", id="step-title", classes="dialog-title")
                         yield Static("", id="conditions")
                         yield Vertical(id="fields")
@@ -248,7 +248,8 @@ class ProceduresScreen(PageScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Greyed out (None) when the core says no; the reason is listed on the page."""
         if action == "start":
-            return True
+            tabs = self.query_one("#proc-tabs", TabbedContent)
+            return True if tabs.active == "pane-procedures" else None
         if self.run is None:
             return None
         if action == "transition":
