@@ -111,7 +111,7 @@ class ApprovalsScreen(PageScreen):
         if p is None:
             self.notify("Nothing selected: no request waits for approval.")
             return
-        meaning = "approved" if approve else "rejected"
+        meaning = "approved" if approve else "reviewed (the request is rejected)"
         rows = [*approval_rows(p, self.custos.tz), ("Meaning", meaning)]
 
         def act(signature: Credentials, reason: str) -> Awaitable[CommandOutcome | None]:
