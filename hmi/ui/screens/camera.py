@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from PIL import Image
 from rich.color import Color
@@ -32,6 +32,9 @@ from hmi.core.errors import HmiError
 from hmi.ui.screens.base import CustosDialog, PageScreen
 from hmi.ui.screens.esign import SignDialog, signed_lines
 
+if TYPE_CHECKING:
+    from hmi.ui.app import CustosApp
+
 PREVIEW_COLUMNS = 48
 
 
@@ -47,7 +50,8 @@ def half_blocks(data: bytes, columns: int = PREVIEW_COLUMNS) -> Text:
     out = Text()
     for y in range(0, height, 2):
         for x in range(width):
-            top, low = px[x, y], px[x, y + 1]
+            top = cast(tuple[int, int, int], px[x, y])
+            low = cast(tuple[int, int, int], px[x, y + 1])
             out.append("▀", style=Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*low)))
         if y + 2 < height:
             out.append("\n")
@@ -73,7 +77,7 @@ def setting_hint(s: CameraSettingView) -> str:
     return f"{s.name}{span} {s.units}".rstrip()
 
 
-def parse_setting(s: CameraSettingView, text: str) -> object:
+def parse_setting(s: CameraSettingView, text: str) -> bool | int | float | str:
     text = text.strip()
     if s.type == "string":
         return text
@@ -109,13 +113,15 @@ def capture_flow(
     def prepared(ready: PreparedCapture | None) -> None:
         if ready is None:
             return
-        api, app = screen.app.api, screen.app  # type: ignore[attr-defined]
+        app = cast("CustosApp", screen.app)
+        api = app.api
 
         def act(signature: Credentials, _: str) -> Awaitable[CaptureOutcome]:
             r = ready.request
             request = CaptureRequest(
                 r.camera, r.reason, signature, r.settings, run_id=r.run_id, step=r.step
             )
+            assert app.session is not None
             return api.capture(app.session, app.origin, request)
 
         screen.app.push_screen(

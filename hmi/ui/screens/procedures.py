@@ -311,7 +311,11 @@ class ProceduresScreen(PageScreen):
                 view = await desk.enter_data(self.session, self.origin, run.run_id, name, value)
             return view
 
-        self.call_core(save(), done=lambda view: (self._done(view), self.notify("Data saved.")))
+        def saved(view: RunView) -> None:
+            self._done(view)
+            self.notify("Data saved.")
+
+        self.call_core(save(), done=saved)
 
     def _meaning(self, pick: Callable[[str], None], *, allowed_only: bool) -> None:
         meanings = [
