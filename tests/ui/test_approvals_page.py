@@ -57,7 +57,7 @@ async def test_supervisor_approves_with_a_full_signature(plant: Plant):
         )
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Nothing waits for approval." in texts(app), "emptied")
-        assert "APPROVALS " not in texts(app)
+        await wait_for(pilot, lambda: "APPROVALS " not in texts(app), "count gone")
     assert plant.value("BR101.TEMP_SP") == pytest.approx(target)
     rows = plant.query("SELECT signer_id, meaning FROM esignatures WHERE meaning = 'approved'")
     assert ("sup1", "approved") in rows
