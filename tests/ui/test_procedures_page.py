@@ -105,3 +105,51 @@ async def test_a_refused_entry_is_shown_with_the_core_message_and_recorded(plant
     assert refused
     action, message, actor = refused[-1]
     assert action == "sign:performed" and actor == "op1" and message in shown
+
+
+async def test_a_step_setpoint_is_written_with_the_run_attached(plant: Plant):
+    from hmi.ui.screens.esign import ESignDialog
+    from hmi.ui.screens.forms import ChoiceDialog
+    from hmi.ui.screens.write import SetpointDialog
+
+    app = plant.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "op1")
+        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProceduresScreen), "procedures")
+        screen = app.screen
+        table = screen.query_one("#procedures", DataTable)
+        table.focus()
+        table.move_cursor(
+            row=next(
+                r for r in range(table.row_count) if table.get_row_at(r)[0] == "Sample imaging"
+            )
+        )
+        await pilot.press("n")
+        await wait_for(pilot, lambda: screen.run is not None, "run started")
+        run_id = screen.run.run_id
+        screen.query_one("#steps", DataTable).focus()
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog), "which command")
+        assert "Setpoint write of MIC1.StageX" in texts(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SetpointDialog), "setpoint dialog")
+        app.screen.query_one("#value", Input).value = "120"
+        app.screen.query_one("#reason", Input).value = "sample position"
+        await pilot.click("#go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ESignDialog), "signature dialog")
+        if app.screen.query("#user"):
+            app.screen.query_one("#user", Input).value = "op1"
+        app.screen.query_one("#password", Input).value = PLANT_PASSWORD
+        await pilot.click("#sign")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, MessageDialog) and "Done" in dialog_text(app),
+            "written",
+        )
+    rows = plant.query(
+        "SELECT run_id FROM audit_trail WHERE action = 'write_setpoint' "
+        "AND target = 'MIC1.StageX' AND outcome = 'done'"
+    )
+    assert rows == [(run_id,)]
