@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import enum
 import functools
 import logging
-import math
-import struct
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from asyncua import ua
@@ -35,12 +30,9 @@ from asyncua.common.subscription import (
     Subscription,
 )
 from asyncua.common.ua_utils import data_type_to_variant_type
-from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.observer import Observer
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.object_ids import ObjectIds
-from asyncua.ua.status_codes import StatusCodes
-from asyncua.ua.uaerrors import UaStatusCodeError
 
 from drivers.base import (
     DeviceRefused,
@@ -57,278 +49,45 @@ from drivers.base import (
     cancel_and_wait,
     utc_now,
 )
+from drivers.opcua_browse import BrowseEntry, browse, format_browse
+from drivers.opcua_client import (
+    OpcUaPoint,
+    OpcUaSettings,
+    SecurityMode,
+    SecurityPolicy,
+    close_client,
+    open_client,
+)
+from drivers.opcua_values import (
+    _all_bad,
+    _is_link_error,
+    _same,
+    describe,
+    sample_of,
+    to_value,
+    to_variant,
+)
+
+__all__ = [
+    "BrowseEntry",
+    "OpcUaDriver",
+    "OpcUaPoint",
+    "OpcUaSettings",
+    "SecurityMode",
+    "SecurityPolicy",
+    "browse",
+    "close_client",
+    "describe",
+    "format_browse",
+    "open_client",
+    "sample_of",
+    "to_value",
+    "to_variant",
+]
 
 _log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 _VT = ua.VariantType
-
-
-class _HideIdentityTokens(logging.Filter):
-    """asyncua logs every request at DEBUG, including ActivateSession with the password."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else (record.args,)
-        return not any(isinstance(a, ua.ActivateSessionRequest) for a in args)
-
-
-_token_filter = _HideIdentityTokens()
-logging.getLogger("asyncua.client.ua_client.UASocketProtocol").addFilter(_token_filter)
-
-
-class SecurityPolicy(enum.Enum):
-    NONE = "None"
-    BASIC256SHA256 = "Basic256Sha256"
-
-
-class SecurityMode(enum.Enum):
-    SIGN = "Sign"
-    SIGN_AND_ENCRYPT = "SignAndEncrypt"
-
-
-@dataclass(frozen=True, slots=True)
-class OpcUaPoint:
-    """A point by name, mapped to an OPC UA node id string such as ``ns=2;s=MIC1.Focus``."""
-
-    name: str
-    node_id: str
-    writable: bool = False
-
-
-@dataclass(frozen=True)
-class OpcUaSettings:
-    """How to reach one server.
-
-    ``password`` is already resolved by the caller and never shown in repr.
-    ``server_certificate`` pins the server: a server presenting another
-    certificate is refused. Without it the certificate the server announces
-    in GetEndpoints is used as it is (asyncua keeps no trust list), which
-    protects against eavesdropping but not against an impostor.
-    """
-
-    endpoint: str
-    security_policy: SecurityPolicy = SecurityPolicy.NONE
-    security_mode: SecurityMode = SecurityMode.SIGN_AND_ENCRYPT
-    client_certificate: Path | None = None
-    client_private_key: Path | None = None
-    server_certificate: Path | None = None
-    application_uri: str = "urn:custos:hmi:opcua-client"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    sampling_interval_ms: float = 100.0
-    publishing_interval_ms: float = 100.0
-    request_timeout_s: float = 4.0
-    connect_timeout_s: float = 10.0
-    keepalive_interval_s: float = 1.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    queue_size: int = 10_000
-
-    def __post_init__(self) -> None:
-        secure = self.security_policy is not SecurityPolicy.NONE
-        if secure and (self.client_certificate is None or self.client_private_key is None):
-            raise ValueError("Basic256Sha256 needs client_certificate and client_private_key")
-        if self.username is not None and self.password is None:
-            raise ValueError(f"user {self.username!r} has no password")
-        if not 0 < self.backoff_initial_s <= self.backoff_max_s:
-            raise ValueError("backoff needs 0 < backoff_initial_s <= backoff_max_s")
-
-
-@dataclass(frozen=True, slots=True)
-class BrowseEntry:
-    node_id: str
-    path: str
-    node_class: str
-    data_type: str = ""
-    writable: bool = False
-
-
-_INT_RANGES = {
-    _VT.SByte: (-(2**7), 2**7 - 1),
-    _VT.Byte: (0, 2**8 - 1),
-    _VT.Int16: (-(2**15), 2**15 - 1),
-    _VT.UInt16: (0, 2**16 - 1),
-    _VT.Int32: (-(2**31), 2**31 - 1),
-    _VT.UInt32: (0, 2**32 - 1),
-    _VT.Int64: (-(2**63), 2**63 - 1),
-    _VT.UInt64: (0, 2**64 - 1),
-}
-_FLOAT32_MAX = 3.4028234663852886e38
-_LINK_ERRORS = (ConnectionError, OSError, TimeoutError)
-_LINK_STATUS = {
-    StatusCodes.BadSessionIdInvalid,
-    StatusCodes.BadSessionClosed,
-    StatusCodes.BadSecureChannelClosed,
-    StatusCodes.BadSecureChannelIdInvalid,
-    StatusCodes.BadConnectionClosed,
-    StatusCodes.BadServerNotConnected,
-    StatusCodes.BadCommunicationError,
-    StatusCodes.BadShutdown,
-    StatusCodes.BadTimeout,
-}
-_LOGIN_STATUS = {
-    StatusCodes.BadUserAccessDenied,
-    StatusCodes.BadIdentityTokenInvalid,
-    StatusCodes.BadIdentityTokenRejected,
-}
-
-
-def to_variant(value: Value, vtype: ua.VariantType, what: str = "value") -> ua.Variant:
-    """``value`` as a Variant of exactly ``vtype``, or PointError if it cannot be one."""
-    if vtype in _INT_RANGES:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise PointError(f"{what}: {value!r} is not an integer for a {vtype.name} node")
-        low, high = _INT_RANGES[vtype]
-        if not low <= value <= high:
-            raise PointError(f"{what}: {value} is outside {vtype.name} range {low}..{high}")
-        return ua.Variant(value, vtype)
-    if vtype in (_VT.Float, _VT.Double):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PointError(f"{what}: {value!r} is not a number for a {vtype.name} node")
-        number = float(value)
-        if vtype is _VT.Float and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
-            raise PointError(f"{what}: {value} is outside Float range")
-        return ua.Variant(number, vtype)
-    if vtype is _VT.Boolean:
-        if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
-            value = bool(value)
-        if not isinstance(value, bool):
-            raise PointError(f"{what}: {value!r} is not a Boolean (True/False, 0/1)")
-        return ua.Variant(value, vtype)
-    if vtype is _VT.String and isinstance(value, str):
-        return ua.Variant(value, vtype)
-    if vtype is _VT.ByteString and isinstance(value, bytes):
-        return ua.Variant(value, vtype)
-    raise PointError(f"{what}: cannot write {type(value).__name__} to a {vtype.name} node")
-
-
-def _same(sent: ua.Variant, back: Value | None) -> bool:
-    if sent.VariantType is _VT.Float and isinstance(back, float):
-        rounded: float = struct.unpack("f", struct.pack("f", sent.Value))[0]
-        return back == rounded or back == sent.Value
-    return bool(back == sent.Value)
-
-
-def to_value(raw: Any) -> Value | None:
-    """A decoded OPC UA value as a driver Value (timestamps as ISO text, texts as str)."""
-    if raw is None or isinstance(raw, bool | int | float | str | bytes):
-        return raw
-    if isinstance(raw, datetime):
-        return raw.isoformat()
-    if isinstance(raw, ua.LocalizedText):
-        return raw.Text or ""
-    return str(raw)
-
-
-def quality_of(status: ua.StatusCode | None) -> tuple[Quality, str]:
-    if status is None or status.is_good():
-        return Quality.GOOD, ""
-    if status.is_uncertain():
-        return Quality.UNCERTAIN, status.name
-    return Quality.BAD, status.name
-
-
-def sample_of(point: str, dv: ua.DataValue, now: datetime | None = None) -> Sample:
-    quality, reason = quality_of(dv.StatusCode)
-    value = to_value(dv.Value.Value) if dv.Value is not None else None
-    src = dv.SourceTimestamp
-    if src is not None and src.tzinfo is None:
-        src = src.replace(tzinfo=UTC)
-    return Sample(point, value, quality, reason, src, now or utc_now())
-
-
-def _all_bad(points: Sequence[str], reason: str) -> list[Sample]:
-    return [Sample(p, None, Quality.BAD, reason) for p in points]
-
-
-def describe(exc: BaseException) -> str:
-    """Text an engineer can act on, for link and login failures."""
-    if isinstance(exc, UaStatusCodeError):
-        code = ua.StatusCode(exc.code)
-        return f"{code.name} ({code.doc})" if code.doc else code.name
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _status_code(exc: BaseException) -> int | None:
-    return exc.code if isinstance(exc, UaStatusCodeError) else None
-
-
-def _is_link_error(exc: BaseException) -> bool:
-    return isinstance(exc, _LINK_ERRORS) or _status_code(exc) in _LINK_STATUS
-
-
-async def open_client(settings: OpcUaSettings, observer: Observer | None = None) -> Client:
-    """A connected asyncua client for ``settings`` (security, identity, timeouts)."""
-    s = settings
-    client = Client(
-        s.endpoint, timeout=s.request_timeout_s, watchdog_intervall=s.keepalive_interval_s
-    )
-    client.application_uri = s.application_uri
-    client.name = client.description = "Custos HMI"
-    if observer is not None:
-        client.uaclient.observer = observer
-    if s.username is not None:
-        client.set_user(s.username)
-        client.set_password(s.password or "")
-    try:
-        async with asyncio.timeout(s.connect_timeout_s):
-            if s.security_policy is SecurityPolicy.BASIC256SHA256:
-                assert s.client_certificate is not None and s.client_private_key is not None
-                mode = (
-                    ua.MessageSecurityMode.Sign
-                    if s.security_mode is SecurityMode.SIGN
-                    else ua.MessageSecurityMode.SignAndEncrypt
-                )
-                server_cert = str(s.server_certificate) if s.server_certificate else None
-                await client.set_security(
-                    SecurityPolicyBasic256Sha256,
-                    str(s.client_certificate),
-                    str(s.client_private_key),
-                    server_certificate=server_cert,
-                    mode=mode,
-                )
-            await client.connect()
-    except BaseException as exc:
-        await close_client(client, s.request_timeout_s)
-        if isinstance(exc, TimeoutError):
-            raise DriverError(f"no answer within {s.connect_timeout_s} s") from exc
-        if _status_code(exc) in _LOGIN_STATUS:
-            raise DriverError(f"login refused for user {s.username!r}: {describe(exc)}") from exc
-        raise
-    return client
-
-
-_closing: set[asyncio.Future[None]] = set()
-
-
-async def close_client(client: Client, timeout: float) -> None:
-    """Close session and channel if the link still answers; always drop the socket.
-
-    ``Client.close_session`` is what stops asyncua's publish, keep-alive and
-    channel-renewal tasks, so it runs even when the transport is gone. It
-    swallows CancelledError while stopping those tasks, so it runs shielded in
-    its own task: cancelling the caller (``stop``) must not be lost.
-    """
-    client.connection_lost_callback = None
-    closing = asyncio.ensure_future(_close_quietly(client, timeout))
-    _closing.add(closing)
-    closing.add_done_callback(_closing.discard)
-    await asyncio.shield(closing)
-
-
-async def _close_quietly(client: Client, timeout: float) -> None:
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(timeout):
-            await client.close_session()
-    if client.uaclient.has_transport:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(timeout):
-                await client.close_secure_channel()
-    with contextlib.suppress(Exception):
-        client.disconnect_socket()
 
 
 class _Counter(Observer):
@@ -743,115 +502,3 @@ async def _argument_type(client: Client, data_type: ua.NodeId) -> ua.VariantType
     if data_type.NamespaceIndex == 0 and isinstance(ident, int) and 1 <= ident <= 25:
         return _VT(ident)
     return await data_type_to_variant_type(client.get_node(data_type))
-
-
-# -- browse -----------------------------------------------------------------
-
-_BROWSE_CLASSES = ua.NodeClass.Object | ua.NodeClass.Variable | ua.NodeClass.Method
-
-
-async def browse(
-    url: str,
-    *,
-    depth: int = 3,
-    root: str = "i=85",
-    settings: OpcUaSettings | None = None,
-    include_standard: bool = False,
-) -> list[BrowseEntry]:
-    """Objects, variables and methods below ``root`` (default: the Objects folder).
-
-    For filling in tag addresses: each entry has the node id, a browse path of
-    names, the node class, the variable's DataType and whether it is writable.
-    Standard (namespace 0) nodes such as the Server object are skipped unless
-    ``include_standard``. ``settings`` gives security and identity.
-    """
-    conf = dataclasses.replace(settings or OpcUaSettings(url), endpoint=url)
-    client = await open_client(conf)
-    try:
-        return await _browse(client, ua.NodeId.from_string(root), depth, include_standard)
-    finally:
-        await close_client(client, conf.request_timeout_s)
-
-
-async def _browse(
-    client: Client, root: ua.NodeId, depth: int, include_standard: bool
-) -> list[BrowseEntry]:
-    found: list[tuple[ua.ReferenceDescription, str]] = []
-    level: list[tuple[ua.NodeId, str]] = [(root, "")]
-    seen = {root}
-    for _ in range(depth):
-        if not level:
-            break
-        descs = [
-            ua.BrowseDescription(
-                NodeId=nid,
-                BrowseDirection=ua.BrowseDirection.Forward,
-                ReferenceTypeId=ua.NodeId(ua.Int32(ObjectIds.HierarchicalReferences)),
-                IncludeSubtypes=True,
-                NodeClassMask=ua.UInt32(_BROWSE_CLASSES),
-                ResultMask=ua.UInt32(ua.BrowseResultMask.All),
-            )
-            for nid, _ in level
-        ]
-        results = await client.uaclient.browse(ua.BrowseParameters(NodesToBrowse=descs))
-        next_level: list[tuple[ua.NodeId, str]] = []
-        for (_, path), result in zip(level, results, strict=True):
-            refs = list(result.References)
-            point = result.ContinuationPoint
-            while point:
-                (more,) = await client.uaclient.browse_next(
-                    ua.BrowseNextParameters(ContinuationPoints=[point])
-                )
-                refs += more.References
-                point = more.ContinuationPoint
-            for ref in refs:
-                nid = ref.NodeId
-                if nid in seen or (nid.NamespaceIndex == 0 and not include_standard):
-                    continue
-                seen.add(nid)
-                child = f"{path}/{ref.BrowseName.Name}" if path else str(ref.BrowseName.Name)
-                found.append((ref, child))
-                if ref.NodeClass != ua.NodeClass.Method:
-                    next_level.append((nid, child))
-        level = next_level
-    variables = [ref.NodeId for ref, _ in found if ref.NodeClass == ua.NodeClass.Variable]
-    dtypes = await client.uaclient.read_attributes(variables, AttributeIds.DataType)
-    access = await client.uaclient.read_attributes(variables, AttributeIds.UserAccessLevel)
-    info: dict[ua.NodeId, tuple[str, bool]] = {}
-    for nid, dt, al in zip(variables, dtypes, access, strict=True):
-        dt_id = dt.Value.Value if dt.Value is not None else None
-        level_bits = al.Value.Value if al.Value is not None and al.Value.Value is not None else 0
-        writable = bool(int(level_bits) & (1 << ua.AccessLevel.CurrentWrite))
-        info[nid] = (await _type_name(client, dt_id), writable)
-    entries = []
-    for ref, path in found:
-        dtype, writable = info.get(ref.NodeId, ("", False))
-        entries.append(
-            BrowseEntry(ref.NodeId.to_string(), path, ref.NodeClass.name, dtype, writable)
-        )
-    return entries
-
-
-async def _type_name(client: Client, dtype: Any) -> str:
-    if not isinstance(dtype, ua.NodeId):
-        return ""
-    ident = dtype.Identifier
-    if dtype.NamespaceIndex == 0 and isinstance(ident, int) and 1 <= ident <= 25:
-        return _VT(ident).name
-    try:
-        name = await client.get_node(dtype).read_browse_name()
-    except Exception:
-        return dtype.to_string()
-    return str(name.Name)
-
-
-def format_browse(entries: Sequence[BrowseEntry]) -> str:
-    """A plain-text table of ``entries`` for a terminal."""
-    header = ("NODE ID", "PATH", "CLASS", "TYPE", "RW")
-    rows = [header]
-    for e in entries:
-        access = "rw" if e.writable else ("r" if e.node_class == "Variable" else "")
-        rows.append((e.node_id, e.path, e.node_class, e.data_type, access))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines) + "\n"

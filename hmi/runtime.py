@@ -21,8 +21,11 @@ from hmi.bootstrap import Services, open_services
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
 from hmi.core.api import TerminalAPI
+from hmi.core.api_admin import AdminDesk
 from hmi.core.api_alarms import AlarmDesk
+from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
+from hmi.core.api_records import RecordsDesk
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
 from hmi.core.captures import CaptureCommands
@@ -41,6 +44,7 @@ from hmi.store.approval_orphans import withdraw_orphaned_approvals
 from hmi.store.history import HistoryWriter, Loss
 from hmi.store.procedure_replay import restore_runs
 from hmi.store.procedures import ProcedureRecorder
+from hmi.store.records_desk import StoreRecordsReader
 from hmi.watch import SystemWatch
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ class Runtime:
         self.alarm_journal: StoreAlarmJournal | None = None
         self.alarm_ops: AlarmOperations | None = None
         self.sequencer: Sequencer | None = None
+        self.records_reader: StoreRecordsReader | None = None
         self._overdue: dict[str, int] = {}
         """Run ID → the step whose overdue alarm is raised."""
         self.system_watch: SystemWatch | None = None
@@ -172,6 +177,7 @@ class Runtime:
 
     def _api(self, services: Services, plant: Plant) -> TerminalAPI:
         """The Terminal API over every service: what terminals may ask, and nothing else."""
+        self.records_reader = StoreRecordsReader.of(services)
         assert self.commands is not None and self.approvals is not None
         assert self.alarm_ops is not None and self.sequencer is not None
         terminals = services.config.terminals
@@ -186,6 +192,11 @@ class Runtime:
             captures=CaptureCommands(
                 self.commands, plant.cameras, StoreCaptureArchive(services.store)
             ),
+            admin=AdminDesk(services.identity, services.admin, terminals, recorder),
+            config=ConfigDesk(
+                services.identity, services.esign, services.config.directory, terminals, recorder
+            ),
+            records=RecordsDesk(services.identity, plant.table, recorder, self.records_reader),
         )
 
     async def stop(self) -> None:
@@ -213,6 +224,9 @@ class Runtime:
             await self.services.recorder.commit(
                 [SecurityEntry("runtime_stopped", None, self.origin, actor_id="system")]
             )
+            if self.records_reader is not None:
+                await asyncio.to_thread(self.records_reader.cancel_all)
+                self.records_reader = None
             await asyncio.to_thread(self.services.close)
             self.services = None
 

@@ -5,8 +5,9 @@ exactly what is checked and recorded here. Requests and results are plain
 dataclasses (``hmi.core.api_types``, easy to serialise); refusals are
 ``HmiError`` with text for the person at the terminal. Every request carries
 the terminal's origin, so the command service can check that the session is
-used where it began. Alarms and procedures have their own desks
-(``api.alarms``, ``api.procedures``), built on the same checks.
+used where it began. Alarms, procedures, records, accounts and configuration files
+have their own desks (``api.alarms``, ``api.procedures``, ``api.records``,
+``api.admin``, ``api.config``), built on the same checks.
 """
 
 from __future__ import annotations
@@ -14,14 +15,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hmi.core.api_admin import AdminDesk
 from hmi.core.api_alarms import AlarmDesk
+from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
+from hmi.core.api_records import RecordsDesk
 from hmi.core.api_types import (
     AlarmBanner,
     AlarmView,
     CameraSettingView,
     CaptureOutcome,
     CommandOutcome,
+    ConfigCheck,
+    ConfigDiff,
+    ConfigFile,
+    ConfigProblem,
+    ConfigRequest,
     Decision,
     FieldView,
     PendingApproval,
@@ -32,10 +41,12 @@ from hmi.core.api_types import (
     StepView,
     TagInfo,
     TagReading,
+    UserView,
 )
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.captures import CaptureCommands, CaptureRequest
 from hmi.core.commands import Command, CommandService, Credentials
+from hmi.core.config import ACTIONS
 from hmi.core.errors import HmiError
 from hmi.core.esign import SignatureRequest, SigningMode
 from hmi.core.identity import IdentityService, Session, SessionStatus
@@ -50,6 +61,11 @@ __all__ = [
     "CaptureOutcome",
     "CaptureRequest",
     "CommandOutcome",
+    "ConfigCheck",
+    "ConfigDiff",
+    "ConfigFile",
+    "ConfigProblem",
+    "ConfigRequest",
     "Credentials",
     "Decision",
     "FieldView",
@@ -62,6 +78,7 @@ __all__ = [
     "TagInfo",
     "TagReading",
     "TerminalAPI",
+    "UserView",
 ]
 
 
@@ -74,11 +91,14 @@ class TerminalAPI:
     alarms: AlarmDesk | None = None
     procedures: ProcedureDesk | None = None
     captures: CaptureCommands | None = None
+    records: RecordsDesk | None = None
     _choices: tuple[str, ...] = field(
         default=("write_setpoint", "operate_equipment", "capture_image")
     )
     _images: dict[str, str] = field(default_factory=dict)
     """sha256 → file of the captures taken through this API (for ``capture_image``)."""
+    admin: AdminDesk | None = None
+    config: ConfigDesk | None = None
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -92,6 +112,12 @@ class TerminalAPI:
         """Keyboard or mouse activity: keeps the session from timing out (SUP-10)."""
         self.identity.touch(session)
 
+    def permissions(self, session: Session) -> frozenset[str]:
+        """What this session's roles may do: a screen offers only these (each call checks)."""
+        current = self.identity.require_session(session, allow_password_change=True)
+        policy = self.identity.policy
+        return frozenset(a for a in ACTIONS if policy.permitted(current.user.roles, a))
+
     async def change_password(self, session: Session, old: str, new: str) -> None:
         await self.identity.change_password(session, old, new)
 
@@ -103,11 +129,7 @@ class TerminalAPI:
         current = self.identity.sessions.get(session.session_id)
         if current is None or not current.active:
             return 0.0
-        policy = self.identity.policy.session
-        now = self.identity.clock.now()
-        idle = (current.last_activity - now).total_seconds() + policy.inactivity_timeout_s
-        length = (current.started_at - now).total_seconds() + policy.max_session_s
-        return max(0.0, min(idle, length))
+        return max(0.0, self.identity.session_status(current).seconds_left)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -231,3 +231,69 @@ class TagInfo:
     writable: bool
     low: float | None
     high: float | None
+
+
+@dataclass(frozen=True)
+class UserView:
+    """An account as the Admin screen shows it: never a password or its hash."""
+
+    user_id: str
+    full_name: str
+    roles: tuple[str, ...]
+    state: str
+    """``active``, ``locked`` or ``deactivated``."""
+    must_change_password: bool
+    failed_attempts: int
+    password_changed_at: datetime | None
+    created_at: datetime
+    created_by: str
+    deactivated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    name: str
+    """Relative to the configuration directory: ``tags.toml``, ``procedures/x.toml``."""
+    text: str
+    """As the runtime read it at start (empty when the file is absent: its defaults apply)."""
+    exists: bool
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem, where a screen can show it: the file and the key path inside it."""
+
+    file: str
+    key: str
+    """``tag[3] (BR101.TEMP).scan_class``; ``(top level)`` or ``(TOML syntax)`` if no key."""
+    message: str
+
+
+@dataclass(frozen=True)
+class ConfigCheck:
+    file: str
+    ok: bool
+    problems: tuple[ConfigProblem, ...]
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    file: str
+    diff: str
+    """Unified diff, approved version (``a/``) against the proposed text (``b/``)."""
+    sha256: str
+    """Of the diff's UTF-8 bytes: what the submitter signs."""
+    size: int
+    """Bytes of the diff."""
+
+
+@dataclass(frozen=True)
+class ConfigRequest:
+    """A signed request to change a configuration file, recorded and not applied."""
+
+    file: str
+    diff_sha256: str
+    text_sha256: str
+    text_kept: bool
+    """Whether the proposed text is in the audit record itself (see docs/engineer-guide.md)."""
+    signatures: tuple[str, ...]

@@ -82,6 +82,7 @@ ACTIONS = (
     "approve_configuration",
     "administer_users",
     "view_security_events",
+    "view_records",
 )
 """Every permission a role may hold. Signing is part of each action's permission (SIG-4)."""
 
@@ -102,6 +103,7 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
         "run_procedure",
         "approve_command",
         "export_records",
+        "view_records",
     ],
     "engineer": ["edit_configuration", "acknowledge_alarm"],
     "qa": [
@@ -110,8 +112,9 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
         "verify_records",
         "approve_configuration",
         "view_security_events",
+        "view_records",
     ],
-    "admin": ["administer_users", "view_security_events", "verify_records"],
+    "admin": ["administer_users", "view_security_events", "verify_records", "view_records"],
 }
 
 

@@ -194,7 +194,7 @@ class UserAdministration:
     ) -> str:
         """Create an account; returns its temporary password (shown once)."""
         admin = self._admin(session)
-        temporary = temporary_password(self.identity.policy)
+        temporary = temporary_password(self.identity.policy, user_id)
         request = SignatureRequest(
             "add_user",
             f"user:{user_id}",
@@ -243,7 +243,7 @@ class UserAdministration:
         user = await self.identity.get_existing(user_id)
         if not user.active:
             raise HmiError(f"{user_id} is deactivated; a deactivated account gets no password.")
-        temporary = temporary_password(self.identity.policy)
+        temporary = temporary_password(self.identity.policy, user_id)
         request = SignatureRequest("reset_password", f"user:{user_id}", ADMIN_MEANING, reason)
         self.esign.check_request(request)
         records = await self.reset_password_records(

@@ -9,6 +9,8 @@ recorded in ``qa_queries`` with its author.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -16,7 +18,7 @@ import duckdb
 from hmi.core.errors import HmiError, PermissionDenied, QueryRefused
 from hmi.core.identity import Session
 from hmi.core.records import QueryEntry
-from hmi.store.qa_guard import QueryResult, run_query
+from hmi.store.qa_guard import QueryResult, cancel_query, run_query
 
 if TYPE_CHECKING:
     from hmi.bootstrap import Services
@@ -40,9 +42,55 @@ QA_VIEWS = (
 QUERY_PERMISSION = "query_records"
 
 
+class _Running:
+    """A query in flight: its cursor once it has one, and whether it was cancelled."""
+
+    def __init__(self) -> None:
+        self.cursor: duckdb.DuckDBPyConnection | None = None
+        self.cancelled = False
+
+
 class QaService:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._lock = threading.Lock()
+        self._running: dict[str, _Running] = {}
+        """Key (the session ID) → its query in flight: what ``cancel`` interrupts."""
+
+    def cancel(self, key: str) -> bool:
+        """Interrupt the query running under ``key``; False if there is none.
+
+        Safe from any thread. A query cancelled before it reached DuckDB never
+        starts; either way ``run`` raises QueryRefused titled "Query cancelled"
+        and the attempt is recorded like any refused query.
+        """
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                return False
+        self._interrupt(running)
+        return True
+
+    def cancel_all(self, wait_s: float = 5.0) -> int:
+        """Interrupt every running query and wait (bounded) until they have let go of their
+        cursors: the store cannot close under a running query. Returns how many there were."""
+        with self._lock:
+            running = list(self._running.values())
+        for r in running:
+            self._interrupt(r)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    break
+            time.sleep(0.01)
+        return len(running)
+
+    def _interrupt(self, running: _Running) -> None:
+        with self._lock:
+            running.cancelled = True
+            if running.cursor is not None:
+                cancel_query(running.cursor)
 
     def existing_views(self) -> list[str]:
         rows = self.services.store.query(
@@ -64,12 +112,25 @@ class QaService:
                 result[table].append((str(column), str(dtype)))
         return result
 
-    def _execute(self, sql: str, max_rows: int) -> QueryResult:
+    def _execute(self, sql: str, max_rows: int, running: _Running) -> QueryResult:
         views = self.existing_views()
         with self.services.store.reader() as cur:
-            return run_query(cur, sql, views, max_rows)
+            with self._lock:
+                if running.cancelled:
+                    raise QueryRefused(
+                        "The query was cancelled before it started.", title="Query cancelled"
+                    )
+                running.cursor = cur
+            try:
+                return run_query(cur, sql, views, max_rows)
+            finally:
+                with self._lock:
+                    running.cursor = None
 
-    async def run(self, session: Session, sql: str, *, max_rows: int = 10_000) -> QueryResult:
+    async def run(
+        self, session: Session, sql: str, *, max_rows: int = 10_000, key: str | None = None
+    ) -> QueryResult:
+        """Check, run and record ``sql``; with ``key``, ``cancel(key)`` stops it (one at a time)."""
         identity = self.services.identity
         current = identity.require_session(session)
         user = current.user
@@ -83,8 +144,24 @@ class QaService:
         if not identity.policy.permitted(user.roles, QUERY_PERMISSION):
             await record([entry("refused", reason="not permitted to query records")])
             raise PermissionDenied(f"{user.full_name} may not query records (QA role needed).")
+        running = _Running()
+        if key is not None:
+            with self._lock:
+                busy = key in self._running
+                if not busy:
+                    self._running[key] = running
+            if busy:
+                busy_reason = "a query from this session is still running"
+                await record([entry("refused", reason=busy_reason)])
+                raise QueryRefused(
+                    "A query from this session is still running; cancel it or wait.",
+                    title="Query running",
+                )
         try:
-            result = await asyncio.to_thread(self._execute, sql, max_rows)
+            result = await asyncio.to_thread(self._execute, sql, max_rows, running)
+        except asyncio.CancelledError:
+            self._interrupt(running)  # the caller gave up waiting: stop DuckDB's work too
+            raise
         except QueryRefused as exc:
             await record([entry("refused", reason=exc.message)])
             raise
@@ -92,5 +169,9 @@ class QaService:
             message = str(exc).splitlines()[0]
             await record([entry("error", reason=message)])
             raise HmiError(f"The query failed: {message}", title="Query failed") from exc
+        finally:
+            if key is not None:
+                with self._lock:
+                    self._running.pop(key, None)
         await record([entry("ok", rows=result.row_count)])
         return result

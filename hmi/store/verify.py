@@ -125,15 +125,35 @@ def verify_chain(
     table: ChainedTable,
     hmac_key: bytes | None,
     report: VerifyReport,
+    *,
+    first: int = 1,
+    last: int | None = None,
 ) -> dict[int, bytes]:
-    """Check one table; returns seq → stored digest for the checkpoint checks."""
-    rows = cur.execute(
-        f"SELECT seq, digest, encode({canonical_sql(table)}) FROM {table.name} ORDER BY seq"
-    ).fetchall()
-    report.rows[table.name] = len(rows)
+    """Check one table (or its rows ``first..last``); returns seq → stored digest.
+
+    A range starts from the stored digest of row ``first - 1``, so a screen can
+    check the rows it shows without recomputing the whole chain; a missing row
+    ``first - 1`` is reported, and the first row then fails its digest.
+    """
+    select = f"SELECT seq, digest, encode({canonical_sql(table)}) FROM {table.name}"
+    if first > 1 or last is not None:
+        top = last if last is not None else 2**62
+        rows = cur.execute(
+            f"{select} WHERE seq BETWEEN ? AND ? ORDER BY seq", [first - 1, top]
+        ).fetchall()
+    else:
+        rows = cur.execute(f"{select} ORDER BY seq").fetchall()
     digests: dict[int, bytes] = {}
-    expected = 1
+    expected = first
     previous = genesis(hmac_key, table.name) if hmac_key is not None else b""
+    if first > 1:
+        if rows and rows[0][0] == first - 1:
+            previous = bytes(rows[0][1])
+            rows = rows[1:]
+        else:
+            report.add(table.name, first - 1, "row is missing (deleted)")
+            previous = b""
+    report.rows[table.name] = len(rows)
     if hmac_key is not None:
         inner, outer = _hmac_pads(hmac_key)
         inner_copy, outer_copy = inner.copy, outer.copy

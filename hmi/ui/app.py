@@ -27,6 +27,7 @@ from hmi.ui.navigation import PAGES, page
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.login import LoginScreen
 from hmi.ui.screens.message import MessageDialog
+from hmi.ui.screens.pages import PagesDialog
 from hmi.ui.screens.password import PasswordScreen
 from hmi.ui.theme import CUSTOS_THEME
 
@@ -47,7 +48,8 @@ class CustosApp(App[None]):
     TITLE = "Custos"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(p.key, f"go('{p.name}')", p.label) for p in PAGES),
+        Binding("f1", "pages", "Pages"),
+        *(Binding(p.key, f"go('{p.name}')", p.label) for p in PAGES if p.key),
         Binding("f10", "logout", "Log out"),
     ]
 
@@ -154,6 +156,22 @@ class CustosApp(App[None]):
                 self.pop_screen()
             self.push_screen(screen)
 
+    def action_pages(self) -> None:
+        """F1: every page this user may open, including those without a key."""
+        if self.session is None or not isinstance(self.screen, PageScreen):
+            return
+        allowed = self.api.permissions(self.session)
+        pages = [
+            (p.name, p.label, p.key)
+            for p in PAGES
+            if p.permission is None or p.permission in allowed
+        ]
+        self.push_screen(PagesDialog(pages), self._go_chosen)
+
+    def _go_chosen(self, name: str | None) -> None:
+        if name is not None:
+            self.action_go(name)
+
     def action_go(self, name: str) -> None:
         if self.session is not None and isinstance(self.screen, PageScreen):
             self.open_page(name)
@@ -162,8 +180,13 @@ class CustosApp(App[None]):
         """Page and logout keys only while logged in; hidden from the footer otherwise."""
         if action == "logout":
             return self.session is not None
-        if action == "go":
+        if action == "pages":
             return self.session is not None and not self.session.password_change_required
+        if action == "go":
+            if self.session is None or self.session.password_change_required:
+                return False
+            wanted = page(str(parameters[0])).permission if parameters else None
+            return wanted is None or wanted in self.api.permissions(self.session)
         return True
 
     # -- refusals --------------------------------------------------------------------------

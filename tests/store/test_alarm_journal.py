@@ -128,10 +128,11 @@ async def test_every_transition_is_journaled_with_its_actor_and_verifies(
 
 
 async def test_a_tampered_journal_row_is_detected(
-    services: Services, setup: tuple[AlarmEngine, AlarmOperations], tmp_path: Path
+    services: Services,
+    setup: tuple[AlarmEngine, AlarmOperations],
+    tmp_path: Path,
+    tamper: Callable[..., object],
 ) -> None:
-    from conftest import tamper_db  # tests/store/conftest.py
-
     engine, _ = setup
     for value in (40.0, 38.0, 40.0, 38.0):
         feed(engine, value)
@@ -140,7 +141,7 @@ async def test_a_tampered_journal_row_is_detected(
     services.close()
     data = tmp_path / "data"
     assert verify_data_dir(data).ok
-    tamper_db(data, "UPDATE alarm_journal_records SET value = '38.9' WHERE seq = 1")
+    tamper(data, "UPDATE alarm_journal_records SET value = '38.9' WHERE seq = 1")
     report = verify_data_dir(data)
     assert not report.ok
     assert any(p.table == "alarm_journal_records" and p.seq == 1 for p in report.problems)

@@ -19,7 +19,7 @@ async def test_capture_signed_shows_its_hash_and_preview(plant: Plant):
     async with app.run_test(size=(100, 40)) as pilot:
         await login(pilot, "op1")
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
-        await pilot.press("f6")
+        app.open_page("camera")  # from the F1 page list
         await wait_for(pilot, lambda: isinstance(app.screen, CameraScreen), "camera page")
         table = app.screen.query_one("#cameras", DataTable)
         row = next(r for r in range(table.row_count) if table.get_row_at(r)[0] == "MIC1.CAM")

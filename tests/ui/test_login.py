@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from ui_kit import Plant, dialog_text, login, texts, wait_for
+from ui_kit import (
+    Plant,
+    dialog_text,
+    login,
+    plant_fixture,  # noqa: F401  (the plant fixture)
+    texts,
+    wait_for,
+)
 
 from hmi.core.identity import LOGIN_FAILED
 from hmi.ui.screens.login import LoginScreen

@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 from custos_testkit import ADMIN_ID, ADMIN_PASSWORD
 from textual.widgets import Input, RadioButton
-from ui_kit import CONSOLE, PLANT_PASSWORD, Plant, dialog_text, login, wait_for
+from ui_kit import (
+    CONSOLE,
+    PLANT_PASSWORD,
+    Plant,
+    dialog_text,
+    login,
+    plant_fixture,  # noqa: F401  (the plant fixture)
+    wait_for,
+)
 
 from hmi.core.useradmin import Credentials
 from hmi.ui.screens.esign import ESignDialog

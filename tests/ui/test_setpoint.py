@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input
-from ui_kit import PLANT_PASSWORD, Plant, dialog_text, login, wait_for
+from ui_kit import (
+    PLANT_PASSWORD,
+    Plant,
+    dialog_text,
+    login,
+    plant_fixture,  # noqa: F401  (the plant fixture)
+    wait_for,
+)
 
 from hmi.ui.app import CustosApp
 from hmi.ui.screens.esign import STATEMENT, ESignDialog

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
+import pytest
 from custos_testkit import CHEAP_SECURITY, PLANT_PASSWORD, demo_config, init_plant_data, until
 from textual.app import App
 from textual.pilot import Pilot
@@ -73,6 +74,17 @@ async def running_plant(tmp_path: Path, security: str = CHEAP_SECURITY) -> Async
     assert report.ok, report.problems
 
 
+@pytest.fixture(name="plant")
+async def plant_fixture(tmp_path: Path) -> AsyncIterator[Plant]:
+    """The plant and its runtime for one test (import it into the test module to use it).
+
+    Not in a conftest.py: a second ``conftest`` module would shadow the one other test
+    packages import helpers from.
+    """
+    async with running_plant(tmp_path) as p:
+        yield p
+
+
 async def wait_for(
     pilot: Pilot[None], predicate: Callable[[], object], what: str = "", timeout: float = 20.0
 ) -> None:
@@ -115,6 +127,7 @@ __all__ = [
     "Plant",
     "dialog_text",
     "login",
+    "plant_fixture",
     "running_plant",
     "texts",
     "until",

@@ -312,3 +312,14 @@ async def test_records_verify_after_identity_activity(services, make_user):
 async def test_activate_helper_rejects_wrong_temporary(services):
     with pytest.raises(AuthenticationError):
         await activate(services, ADMIN_ID, "not-the-temp-1", ADMIN_PASSWORD)
+
+
+def test_a_temporary_password_never_contains_the_user_id():
+    from hmi.core.config import SecurityPolicy
+    from hmi.core.passwords import check_password_rules, temporary_password
+
+    policy = SecurityPolicy()
+    for _ in range(300):  # a one-letter ID would turn up in most random passwords
+        candidate = temporary_password(policy, "a")
+        assert "a" not in candidate.lower()
+        check_password_rules(policy, "a", candidate)

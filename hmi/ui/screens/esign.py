@@ -15,6 +15,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from hmi.core.api_types import CommandOutcome, SetpointRequest, SigningPreview
@@ -53,7 +54,16 @@ def signed_lines(preview: SigningPreview) -> list[tuple[str, str]]:
     return rows
 
 
+class MarkedRadio(RadioButton):
+    """A radio button whose choice reads without colour: ● when chosen, blank when not."""
+
+    def render(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else " "
+        return super().render()
+
+
 def field(label: str, widget: Input) -> Horizontal:
+    """A label and its input on one line, so the dialog fits a 24-line terminal."""
     return Horizontal(Label(label, classes="field-label"), widget, classes="field")
 
 
@@ -74,16 +84,23 @@ class ESignDialog(CustosDialog[CommandOutcome]):
                 yield Horizontal(Label(label, classes="field-label"), Static(text), classes="field")
             yield Static(STATEMENT, id="statement")
             if self.preview.needs_user_id:
-                yield field("User ID", Input(id="user"))
-            yield field("Password", Input(id="password", password=True))
+                yield field("User ID", Input(id="user", placeholder="your user ID"))
+            yield field(
+                "Password", Input(id="password", password=True, placeholder="your password")
+            )
             if self.double:
                 yield Static("A second person must sign this.", classes="note")
                 with RadioSet(id="second"):
-                    yield RadioButton("Witness here", id="witness-here", value=True)
-                    yield RadioButton("Send for approval", id="approval")
+                    yield MarkedRadio("Witness here", id="witness-here", value=True)
+                    yield MarkedRadio("Send for approval", id="approval")
                 with Vertical(id="witness"):
-                    yield field("Witness ID", Input(id="witness-user"))
-                    yield field("Witness pw", Input(id="witness-password", password=True))
+                    yield field(
+                        "Witness ID", Input(id="witness-user", placeholder="witness user ID")
+                    )
+                    yield field(
+                        "Witness pw",
+                        Input(id="witness-password", password=True, placeholder="witness password"),
+                    )
             yield Static("", id="notice")
             with Horizontal(classes="buttons"):
                 yield Button("Sign", id="sign", variant="primary")

@@ -17,14 +17,14 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
 from hmi.core.api_types import CommandOutcome, SigningPreview, TagInfo, TagReading
 from hmi.core.errors import HmiError
 from hmi.core.tags import TagScalar
 from hmi.ui.format import limits_text, parse_value, quality_text, value_text
 from hmi.ui.screens.base import CustosDialog
-from hmi.ui.screens.esign import ESignDialog, WriteIntent
+from hmi.ui.screens.esign import ESignDialog, WriteIntent, field
 from hmi.ui.screens.message import MessageDialog
 
 
@@ -99,8 +99,7 @@ class _WriteDialog(CustosDialog[Prepared]):
             yield Static(f"Limits: {limits_text(info.low, info.high, info.units)}")
 
     def reason_field(self) -> ComposeResult:
-        yield Label("Reason")
-        yield Input(id="reason", placeholder="why (recorded with the signature)")
+        yield field("Reason", Input(id="reason", placeholder="why (recorded with the signature)"))
         yield Static("", id="notice")
 
     def ask(self, value: TagScalar) -> None:
@@ -131,8 +130,8 @@ class SetpointDialog(_WriteDialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield from self.describe()
-            yield Label(f"New value ({self.info.units})" if self.info.units else "New value")
-            yield Input(id="value")
+            units = f" ({self.info.units})" if self.info.units else ""
+            yield field(f"New value{units}", Input(id="value", placeholder="new value"))
             yield from self.reason_field()
             with Horizontal(classes="buttons"):
                 yield Button("Continue to signature", id="go", variant="primary")

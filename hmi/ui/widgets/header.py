@@ -72,11 +72,9 @@ class StatusHeader(Static):
         if app.session is None:
             return 0
         try:
-            may = any(
-                c.action == "approve_command" and c.allowed
-                for c in app.api.what_may_i_do(app.session)
-            )
-            return len(app.api.pending_approvals(app.session)) if may else 0
+            if "approve_command" not in app.api.permissions(app.session):
+                return 0
+            return len(app.api.pending_approvals(app.session))
         except HmiError:
             return 0
 

@@ -1,0 +1,171 @@
+"""The engineering side of the Terminal API: configuration files, checked and submitted.
+
+What an engineer sees is the configuration as the runtime read it at start:
+that is the approved version until change control (issue 6) keeps approved
+versions of its own. A proposed text is checked with the rest of the
+configuration (``hmi.core.config_check``) and compared with the approved
+one; submitting it records a request signed with the meaning ``authored``
+and applies nothing. Running configuration changes only through change
+control, never through this desk.
+
+The request binds the signature to the change: the signed new value is the
+SHA-256 of the diff, and the audit record keeps the proposed text itself
+while it is at most ``KEEP_LIMIT`` bytes, else the diff if that fits, else
+only the digests and sizes (docs/engineer-guide.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+from hmi.core.api_refusals import record_refusal
+from hmi.core.api_types import ConfigCheck, ConfigDiff, ConfigFile, ConfigRequest
+from hmi.core.commands import Credentials
+from hmi.core.config_check import FIXED_FILES, check_name, check_text, diff_text, read_files
+from hmi.core.errors import ConfigError, HmiError
+from hmi.core.esign import ESignService, SignatureRequest
+from hmi.core.identity import IdentityService, Session
+from hmi.core.ports import Recorder
+from hmi.core.records import AuditEntry, Origin
+from hmi.core.terminals import TerminalConfig, check_terminal
+
+EDIT_PERMISSION = "edit_configuration"
+REQUEST_ACTION = "config_change_requested"
+REQUEST_MEANING = "authored"
+KEEP_LIMIT = 32 * 1024
+"""Bytes of proposed text (or diff) kept in the audit record's detail."""
+
+
+class ConfigDesk:
+    def __init__(
+        self,
+        identity: IdentityService,
+        esign: ESignService,
+        directory: Path | None,
+        terminals: list[TerminalConfig],
+        recorder: Recorder,
+    ) -> None:
+        self.identity = identity
+        self.esign = esign
+        self.directory = directory
+        self.terminals = terminals
+        self.recorder = recorder
+        self.approved = read_files(directory)
+        """File name → text, as read when the runtime started."""
+
+    def files(self, session: Session) -> list[ConfigFile]:
+        """Every configuration file, with its approved text; absent ones are empty (defaults)."""
+        self.identity.require_permission(session, EDIT_PERMISSION)
+        names = [*FIXED_FILES, *sorted(n for n in self.approved if n not in FIXED_FILES)]
+        return [ConfigFile(n, self.approved.get(n, ""), n in self.approved) for n in names]
+
+    async def check(self, session: Session, file: str, new_text: str) -> ConfigCheck:
+        """Problems of the whole configuration with ``file`` replaced by ``new_text``."""
+        self.identity.require_permission(session, EDIT_PERMISSION)
+        check_name(file)
+        problems = await asyncio.to_thread(
+            check_text, self.directory, self.approved, file, new_text
+        )
+        return ConfigCheck(file, not problems, tuple(problems))
+
+    def diff(self, session: Session, file: str, new_text: str) -> ConfigDiff:
+        """``new_text`` against the approved version of ``file``."""
+        self.identity.require_permission(session, EDIT_PERMISSION)
+        return diff_text(check_name(file), self.approved.get(file, ""), new_text)
+
+    async def submit(
+        self,
+        session: Session,
+        origin: Origin,
+        file: str,
+        new_text: str,
+        reason: str,
+        signature: Credentials,
+        *,
+        shown: str | None = None,
+    ) -> ConfigRequest:
+        """Validate, then record the signed request to change ``file``; nothing is applied.
+
+        ``shown`` is the SHA-256 of the diff the signer looked at: if the diff
+        differs now, the request is refused rather than signed.
+        """
+        target = f"config:{file}"
+        try:
+            current = self.identity.require_permission(session, EDIT_PERMISSION)
+            check_terminal(self.terminals, current.origin, origin, EDIT_PERMISSION, None)
+            diff = self.diff(session, file, new_text)
+            if not diff.diff:
+                raise HmiError(f"{file} is unchanged; there is nothing to submit.")
+            if shown is not None and shown != diff.sha256:
+                raise HmiError(f"The change to {file} is not the one shown; review it again.")
+            checked = await self.check(session, file, new_text)
+            if not checked.ok:
+                first = checked.problems[0]
+                raise ConfigError(
+                    f"{len(checked.problems)} problem(s); first: {first.file}: {first.key}: "
+                    f"{first.message}"
+                )
+            return await self._record(session, origin, file, new_text, diff, reason, signature)
+        except HmiError as exc:
+            raise await record_refusal(
+                self.recorder, session, origin, REQUEST_ACTION, target, exc, reason
+            ) from None
+
+    async def _record(
+        self,
+        session: Session,
+        origin: Origin,
+        file: str,
+        new_text: str,
+        diff: ConfigDiff,
+        reason: str,
+        signature: Credentials,
+    ) -> ConfigRequest:
+        request = SignatureRequest(
+            REQUEST_ACTION,
+            f"config:{file}",
+            REQUEST_MEANING,
+            reason,
+            new_value=f"diff sha256:{diff.sha256} ({diff.size} bytes)",
+        )
+        signed, entry = await self.esign.sign(
+            session,
+            request,
+            signature.password,
+            permission=EDIT_PERMISSION,
+            user_id=signature.user_id,
+        )
+        text = new_text.encode("utf-8")
+        text_sha = hashlib.sha256(text).hexdigest()
+        detail: dict[str, object] = {
+            "file": file,
+            "diff_sha256": diff.sha256,
+            "diff_bytes": diff.size,
+            "text_sha256": text_sha,
+            "text_bytes": len(text),
+            "applied": False,
+        }
+        if len(text) <= KEEP_LIMIT:
+            detail["text"] = new_text
+        elif diff.size <= KEEP_LIMIT:
+            detail["diff"] = diff.diff
+        user = self.identity.require_session(session).user
+        record = AuditEntry(
+            REQUEST_ACTION,
+            "done",
+            user.user_id,
+            user.full_name,
+            origin,
+            target=f"config:{file}",
+            new_value=f"diff sha256:{diff.sha256} ({diff.size} bytes)",
+            reason=reason,
+            signature_ids=(signed.signature_id,),
+            detail=json.dumps(detail, sort_keys=True),
+        )
+        await self.recorder.commit([entry, record])
+        return ConfigRequest(
+            file, diff.sha256, text_sha, "text" in detail, (signed.manifestation(),)
+        )

@@ -1,0 +1,82 @@
+"""A Terminal API stand-in with fixed values, for snapshots that must not change run to run.
+
+Only what the login and overview screens call; everything a real plant does is
+tested against the runtime in the other UI tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from hmi.core.api_types import AlarmBanner, AlarmView, TagInfo, TagReading
+from hmi.core.identity import Session
+from hmi.core.records import Origin, UserState
+
+T0 = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
+ORIGIN = Origin("T-CONSOLE-1", "local:op@host")
+
+TAGS = (
+    TagInfo("BR101.AGITATOR_RUN", "Agitator run command", "BR101", "bioreactor", "PLC1", "bool",
+            "", True, None, None),
+    TagInfo("BR101.TEMP_PV", "Vessel temperature", "BR101", "bioreactor", "PLC1", "float32",
+            "°C", False, 0.0, 60.0),
+    TagInfo("BR101.TEMP_SP", "Temperature setpoint", "BR101", "bioreactor", "PLC1", "float32",
+            "°C", True, 4.0, 45.0),
+    TagInfo("BR101.PH_PV", "pH", "BR101", "bioreactor", "PLC1", "float32", "pH", False, 0.0,
+            14.0),
+    TagInfo("MIC1.Focus", "Focus position", "MIC1", "imaging", "MIC1", "float64", "µm", True,
+            0.0, 5000.0),
+)  # fmt: skip
+
+VALUES: dict[str, tuple[object, str, str]] = {
+    "BR101.AGITATOR_RUN": (True, "GOOD", ""),
+    "BR101.TEMP_PV": (29.5, "GOOD", ""),
+    "BR101.TEMP_SP": (37.0, "GOOD", ""),
+    "BR101.PH_PV": (None, "BAD", "probe fault"),
+    "MIC1.Focus": (1250.0, "GOOD", ""),
+}
+
+ALARM = AlarmView(
+    "BR101.TEMP_PV.lo", "BR101.TEMP_PV", "low", 3, "!! P3", "Vessel temperature L (30)",
+    "UNACK_ACTIVE", True, "29.5", 30.0, T0, None, None,
+)  # fmt: skip
+
+
+def operator_session() -> Session:
+    user = UserState("op1", "Olga Operator", ("operator",), True, False, 0, False, T0, T0, "admin1")
+    return Session("s-1", user, ORIGIN, T0, T0, T0)
+
+
+class FakeAlarms:
+    def banner(self, session: Session) -> AlarmBanner:
+        return AlarmBanner(1, ALARM)
+
+    def active(self, session: Session) -> list[AlarmView]:
+        return [ALARM]
+
+
+class FakeAPI:
+    def __init__(self) -> None:
+        self.alarms = FakeAlarms()
+
+    def touch(self, session: Session) -> None:
+        pass
+
+    def permissions(self, session: Session) -> frozenset[str]:
+        return frozenset({"write_setpoint", "operate_equipment", "acknowledge_alarm"})
+
+    def seconds_to_logout(self, session: Session) -> float:
+        return 600.0
+
+    def tag_definitions(self, session: Session) -> list[TagInfo]:
+        return list(TAGS)
+
+    def read_tags(self, session: Session, names: Sequence[str] = ()) -> list[TagReading]:
+        wanted = names or sorted(VALUES)
+        units = {t.name: t.units for t in TAGS}
+        out = []
+        for name in wanted:
+            value, quality, reason = VALUES[name]
+            out.append(TagReading(name, value, quality, units[name], T0, reason))  # type: ignore[arg-type]
+        return out
