@@ -23,6 +23,7 @@ from hmi.core.api_records import RecordsDesk
 from hmi.core.api_types import (
     AlarmBanner,
     AlarmView,
+    CameraSettingView,
     CaptureOutcome,
     CommandOutcome,
     ConfigCheck,
@@ -94,6 +95,8 @@ class TerminalAPI:
     _choices: tuple[str, ...] = field(
         default=("write_setpoint", "operate_equipment", "capture_image")
     )
+    _images: dict[str, str] = field(default_factory=dict)
+    """sha256 → file of the captures taken through this API (for ``capture_image``)."""
     admin: AdminDesk | None = None
     config: ConfigDesk | None = None
 
@@ -222,6 +225,7 @@ class TerminalAPI:
         """Take a picture under signature; returns once the image and its record are stored."""
         done = await self._captures().capture(session, origin, request)
         i = done.image
+        self._images[i.sha256] = str(i.path)
         return CaptureOutcome(
             done.camera,
             i.sha256,
@@ -238,6 +242,34 @@ class TerminalAPI:
     def cameras(self, session: Session) -> list[str]:
         self.identity.require_session(session)
         return sorted(self.captures.cameras) if self.captures is not None else []
+
+    def camera_settings(self, session: Session, camera: str) -> list[CameraSettingView]:
+        """The settings a capture from ``camera`` may give (none for a triggered camera)."""
+        self.identity.require_session(session)
+        found = self._captures().cameras.get(camera)
+        if found is None:
+            raise HmiError(f"There is no camera {camera}.")
+        return [
+            CameraSettingView(s.name, s.type, s.default, s.low, s.high, s.units, s.description)
+            for s in getattr(found.config, "setting", ())
+        ]
+
+    def capture_image(self, session: Session, sha256: str) -> bytes:
+        """The bytes of a capture taken through this terminal's API, for a preview (read-only)."""
+        self.identity.require_session(session)
+        path = self._images.get(sha256)
+        if path is None:
+            raise HmiError(f"No capture {sha256[:12]}… was taken at this terminal.")
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise HmiError(f"The image {sha256[:12]}… cannot be read: {exc.strerror}.") from None
+
+    def signing_needs_user_id(self, session: Session) -> bool:
+        """True when a signature now needs user ID as well as password (11.200(a)(1))."""
+        current = self.identity.require_session(session)
+        return self.commands.esign.mode_for(current) is SigningMode.FULL
 
     def pending_approvals(self, session: Session) -> list[PendingApproval]:
         self.identity.require_session(session)

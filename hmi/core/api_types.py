@@ -151,6 +151,19 @@ class CaptureOutcome:
 
 
 @dataclass(frozen=True)
+class CameraSettingView:
+    """One setting a capture may give, from the camera's configuration."""
+
+    name: str
+    type: str
+    default: bool | int | float | str | None
+    low: float | None
+    high: float | None
+    units: str
+    description: str
+
+
+@dataclass(frozen=True)
 class ProcedureInfo:
     procedure_id: str
     title: str

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 
 from hmi.ui.screens.admin import AdminScreen
 from hmi.ui.screens.alarm_history import AlarmHistoryScreen
+from hmi.ui.screens.alarms import AlarmsScreen
+from hmi.ui.screens.approvals import ApprovalsScreen
 from hmi.ui.screens.audit import AuditScreen
 from hmi.ui.screens.base import PageScreen
+from hmi.ui.screens.camera import CameraScreen
 from hmi.ui.screens.engineer import EngineerScreen
 from hmi.ui.screens.events import EventsScreen
 from hmi.ui.screens.overview import OverviewScreen
+from hmi.ui.screens.procedures import ProceduresScreen
 from hmi.ui.screens.qa_console import QaConsoleScreen
 from hmi.ui.screens.trends import TrendsScreen
 
@@ -37,11 +41,15 @@ class Page:
 
 PAGES: tuple[Page, ...] = (
     Page("overview", "f2", "Overview", OverviewScreen),
+    Page("alarms", "f3", "Alarms", AlarmsScreen),
+    Page("procedures", "f4", "Procedures", ProceduresScreen),
+    Page("approvals", "f5", "Approvals", ApprovalsScreen, "approve_command"),
     Page("trends", "f6", "Trends", TrendsScreen),
     Page("audit", "f7", "Audit trail", AuditScreen, "view_records"),
     Page("qa", "f8", "QA console", QaConsoleScreen, "query_records"),
     Page("engineer", "f9", "Engineer", EngineerScreen, "edit_configuration"),
     Page("admin", "f12", "Admin", AdminScreen, "administer_users"),
+    Page("camera", None, "Camera", CameraScreen, "capture_image"),
     Page("alarm-history", None, "Alarm history", AlarmHistoryScreen, "view_records"),
     Page("events", None, "Security events", EventsScreen, "view_security_events"),
 )

@@ -1,6 +1,6 @@
 """A Terminal API stand-in with fixed values, for snapshots that must not change run to run.
 
-Only what the login and overview screens call; everything a real plant does is
+Only what the login, overview, alarms and procedures screens call; everything a real plant does is
 tested against the runtime in the other UI tests.
 """
 
@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from hmi.core.api_types import AlarmBanner, AlarmView, TagInfo, TagReading
+from hmi.core.api_types import (
+    AlarmBanner,
+    AlarmView,
+    FieldView,
+    ProcedureInfo,
+    RunView,
+    StepView,
+    TagInfo,
+    TagReading,
+)
 from hmi.core.identity import Session
 from hmi.core.records import Origin, UserState
+from hmi.core.step_rules import Choice
 
 T0 = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
 ORIGIN = Origin("T-CONSOLE-1", "local:op@host")
@@ -43,6 +53,47 @@ ALARM = AlarmView(
 )  # fmt: skip
 
 
+SHELVED = AlarmView(
+    "BR101.PH_PV.hi", "BR101.PH_PV", "high", 2, "!!! P2", "pH H (7.6)", "SHELVED", True,
+    "7.7", 7.6, T0, datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC),
+    "Sam Supervisor: probe being recalibrated",
+)  # fmt: skip
+
+RUN = RunView(
+    "r-0001-demo", "bioreactor-startup", "Bioreactor start-up", "1", "running", 2,
+    "Enter lot number", T0, T0, False,
+    (
+        StepView(1, "pre-checks", "Pre-checks", "done", None, (), ("performed (operator)",), (),
+                 ()),
+        StepView(2, "lot-number", "Enter lot number", "current", None, (), (),
+                 (("BR101.ESTOP == false", True, ""),
+                  ("BR101.HEATER_FAULT == false", False, "BR101.HEATER_FAULT is true")),
+                 (FieldView("lot_number", "Lot number", "text", "", (), None, None,
+                            "LOT-[0-9]{6}", None),
+                  FieldView("volume_l", "Working volume", "float", "L", (), 1.0, 200.0, None,
+                            "120.0"))),
+        StepView(3, "agitation", "Start agitation", "pending", 300.0, (), (), (), ()),
+    ),
+    (
+        Choice("hold", None, True),
+        Choice("abort", None, False, "Only a supervisor may abort a run of 'Bioreactor start-up'."),
+        Choice("enter_data", "lot_number", True),
+        Choice("complete_step", "lot-number", False, "BR101.HEATER_FAULT is true"),
+    ),
+)  # fmt: skip
+
+
+class FakeProcedures:
+    def procedures(self, session: Session) -> list[ProcedureInfo]:
+        return [ProcedureInfo("bioreactor-startup", "Bioreactor start-up", "1", ("a", "b", "c"))]
+
+    def runs(self, session: Session, *, include_finished: bool = False) -> list[RunView]:
+        return [RUN]
+
+    def view(self, session: Session, run_id: str) -> RunView:
+        return RUN
+
+
 def operator_session() -> Session:
     user = UserState("op1", "Olga Operator", ("operator",), True, False, 0, False, T0, T0, "admin1")
     return Session("s-1", user, ORIGIN, T0, T0, T0)
@@ -55,10 +106,14 @@ class FakeAlarms:
     def active(self, session: Session) -> list[AlarmView]:
         return [ALARM]
 
+    def hidden(self, session: Session) -> list[AlarmView]:
+        return [SHELVED]
+
 
 class FakeAPI:
     def __init__(self) -> None:
         self.alarms = FakeAlarms()
+        self.procedures = FakeProcedures()
 
     def touch(self, session: Session) -> None:
         pass

@@ -70,3 +70,27 @@ def test_signature_dialog(snap_compare):
         await still(pilot)
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=signing)
+
+
+def test_alarms_page(snap_compare):
+    async def alarms(pilot: Pilot[None]) -> None:
+        pilot.app.start_session(operator_session())  # type: ignore[attr-defined]
+        await pilot.pause()
+        pilot.app.open_page("alarms")  # type: ignore[attr-defined]
+        await pilot.pause()
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=alarms)
+
+
+def test_procedures_page(snap_compare):
+    async def run_open(pilot: Pilot[None]) -> None:
+        pilot.app.start_session(operator_session())  # type: ignore[attr-defined]
+        await pilot.pause()
+        pilot.app.open_page("procedures")  # type: ignore[attr-defined]
+        await pilot.pause()
+        pilot.app.screen.open_run("r-0001-demo")  # type: ignore[attr-defined]
+        await pilot.pause()
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_open)

@@ -126,7 +126,7 @@ async def test_alarm_history_is_not_offered_to_an_operator(plant: Plant) -> None
         await wait_for(pilot, lambda: isinstance(app.screen, PagesDialog), "page list")
         pages = app.screen.query_one(OptionList)
         ids = {pages.get_option_at_index(i).id for i in range(pages.option_count)}
-        assert ids == {"overview", "trends"}
+        assert ids == {"overview", "alarms", "procedures", "trends", "camera"}
 
 
 async def test_events_page_shows_a_failed_login(plant: Plant) -> None:

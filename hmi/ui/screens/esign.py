@@ -9,7 +9,9 @@ leaves this dialog except in the request to the core.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -35,6 +37,8 @@ class WriteIntent:
     value: TagScalar
     reason: str
     kind: str
+    run_id: str | None = None
+    """The procedure run the write belongs to (its current step's command)."""
 
 
 def signed_lines(preview: SigningPreview) -> list[tuple[str, str]]:
@@ -144,6 +148,7 @@ class ESignDialog(CustosDialog[CommandOutcome]):
             signature,
             witness,
             kind=self.intent.kind,
+            run_id=self.intent.run_id,
             shown=self.preview.digest,
         )
         self.query_one("#notice", Static).update("Signing…")
@@ -156,5 +161,84 @@ class ESignDialog(CustosDialog[CommandOutcome]):
 
     def refused(self, error: HmiError) -> None:
         """The form stays as it was, so the person can correct what was wrong."""
+        self.query_one("#sign", Button).disabled = False
+        self.query_one("#notice", Static).update(f"{error.title}: {error.message}")
+
+
+SignAct = Callable[[Credentials, str], Awaitable[Any]]
+
+
+class SignDialog(CustosDialog[Any]):
+    """The e-sign dialog for an action other than a tag write (alarm, procedure, approval).
+
+    ``rows`` say exactly what is signed, with the meaning; ``act(credentials, reason)``
+    is the core call the signature goes with (``ask_reason``: the reason is asked here).
+    The dialog closes with its result only on success; a refusal is shown in the dialog
+    (and as the core's dialog), the form kept as it was.
+    ``second`` asks for another person's user ID and password instead (a witness, or a
+    supervisor deciding at a terminal where someone else is logged in).
+    """
+
+    def __init__(
+        self,
+        title: str,
+        rows: list[tuple[str, str]],
+        act: SignAct,
+        *,
+        needs_user_id: bool = True,
+        second: bool = False,
+        ask_reason: bool = False,
+    ) -> None:
+        super().__init__()
+        self.ask_reason = ask_reason
+        self.title_text = title
+        self.rows = rows
+        self.act = act
+        self.needs_user_id = needs_user_id or second
+        self.second = second
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="esign"):
+            yield Static(self.title_text, classes="dialog-title")
+            for label, text in self.rows:
+                yield Horizontal(Label(label, classes="field-label"), Static(text), classes="field")
+            if self.ask_reason:
+                yield field("Reason", Input(id="reason"))
+            yield Static(STATEMENT, id="statement")
+            who = "Signer ID" if self.second else "User ID"
+            if self.needs_user_id:
+                yield field(who, Input(id="user"))
+            yield field("Password", Input(id="password", password=True))
+            yield Static("", id="notice")
+            with Horizontal(classes="buttons"):
+                yield Button("Sign", id="sign", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        first = "#reason" if self.ask_reason else "#user" if self.needs_user_id else "#password"
+        self.query_one(first, Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "password":
+            self.sign()
+        else:
+            self.focus_next()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "sign":
+            self.sign()
+        else:
+            self.dismiss(None)
+
+    def sign(self) -> None:
+        user_id = self.query_one("#user", Input).value.strip() if self.needs_user_id else None
+        credentials = Credentials(self.query_one("#password", Input).value, user_id)
+        reason = self.query_one("#reason", Input).value.strip() if self.ask_reason else ""
+        self.query_one("#notice", Static).update("Signing…")
+        self.query_one("#sign", Button).disabled = True
+        self.call_core(self.act(credentials, reason), done=self.dismiss, failed=self.refused)
+
+    def refused(self, error: HmiError) -> None:
         self.query_one("#sign", Button).disabled = False
         self.query_one("#notice", Static).update(f"{error.title}: {error.message}")

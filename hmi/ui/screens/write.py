@@ -10,6 +10,7 @@ what it showed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,15 +34,24 @@ class Prepared:
     preview: SigningPreview
 
 
-def change_tag(screen: Screen[Any], info: TagInfo) -> None:
-    """Open the right dialog for ``info``; the chain ends with the outcome shown."""
+def change_tag(
+    screen: Screen[Any],
+    info: TagInfo,
+    run_id: str | None = None,
+    on_done: Callable[[CommandOutcome], object] | None = None,
+) -> None:
+    """Open the right dialog for ``info``; the chain ends with the outcome shown.
+
+    ``run_id``: the write is a command of that procedure run's current step."""
     dialog: CustosDialog[Prepared] = (
-        OperateDialog(info) if info.dtype == "bool" else SetpointDialog(info)
+        OperateDialog(info, run_id) if info.dtype == "bool" else SetpointDialog(info, run_id)
     )
 
     def signed(outcome: CommandOutcome | None) -> None:
         if outcome is not None:
             screen.app.push_screen(outcome_dialog(outcome, info.units))
+            if on_done is not None:
+                on_done(outcome)
 
     def prepared(ready: Prepared | None) -> None:
         if ready is not None:
@@ -70,9 +80,10 @@ class _WriteDialog(CustosDialog[Prepared]):
 
     kind = "write_setpoint"
 
-    def __init__(self, info: TagInfo) -> None:
+    def __init__(self, info: TagInfo, run_id: str | None = None) -> None:
         super().__init__()
         self.info = info
+        self.run_id = run_id
 
     def current(self) -> TagReading | None:
         readings = self.api.read_tags(self.session, [self.info.name])
@@ -93,11 +104,17 @@ class _WriteDialog(CustosDialog[Prepared]):
 
     def ask(self, value: TagScalar) -> None:
         reason = self.query_one("#reason", Input).value.strip()
-        intent = WriteIntent(self.info.name, value, reason, self.kind)
+        intent = WriteIntent(self.info.name, value, reason, self.kind, self.run_id)
         self.query_one("#notice", Static).update("Checking…")
         self.call_core(
             self.api.preview_write(
-                self.session, self.origin, intent.tag, intent.value, reason, kind=intent.kind
+                self.session,
+                self.origin,
+                intent.tag,
+                intent.value,
+                reason,
+                kind=intent.kind,
+                run_id=intent.run_id,
             ),
             done=lambda preview: self.dismiss(Prepared(intent, preview)),
             failed=self.refused,

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from hmi.core.errors import HmiError
 from hmi.ui.format import countdown, local_time
 
 if TYPE_CHECKING:
@@ -58,7 +59,24 @@ class StatusHeader(Static):
         if session is None:
             return Text("Not logged in")
         user = session.user
-        return Text(f"{user.full_name} ({user.user_id}, {', '.join(user.roles)})")
+        out = Text(f"{user.full_name} ({user.user_id}, {', '.join(user.roles)})")
+        waiting = self._approvals_waiting()
+        if waiting:
+            out.append("  ")
+            out.append(f"APPROVALS {waiting}", style="bold reverse")
+        return out
+
+    def _approvals_waiting(self) -> int:
+        """Pending approvals, counted only for a user who may approve (0 otherwise)."""
+        app = self.custos
+        if app.session is None:
+            return 0
+        try:
+            if "approve_command" not in app.api.permissions(app.session):
+                return 0
+            return len(app.api.pending_approvals(app.session))
+        except HmiError:
+            return 0
 
     def _state(self) -> Text:
         app = self.custos
