@@ -16,9 +16,10 @@ from hmi.core.errors import PasswordChangeRequired
 from hmi.ui.app import CustosApp
 from hmi.ui.screens.admin import AdminScreen
 from hmi.ui.screens.engineer import DiffDialog, EngineerScreen
+from hmi.ui.screens.esign import SignDialog
 from hmi.ui.screens.message import MessageDialog
 from hmi.ui.screens.overview import OverviewScreen
-from hmi.ui.screens.sign import FormDialog, SignDialog
+from hmi.ui.screens.sign import FormDialog
 from hmi.ui.toml_keys import key_line
 
 pytestmark = pytest.mark.timeout(120)

@@ -22,8 +22,9 @@ from hmi.core.api_types import UserView
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
 from hmi.ui.screens.base import PageScreen
+from hmi.ui.screens.esign import SignDialog
 from hmi.ui.screens.message import MessageDialog
-from hmi.ui.screens.sign import FormDialog, SignDialog
+from hmi.ui.screens.sign import FormDialog
 
 COLUMNS = ("User ID", "Full name", "Roles", "State", "Password")
 NO_DESK = HmiError("This terminal offers no user administration.")
@@ -106,7 +107,7 @@ class AdminScreen(PageScreen):
                     shown(values, result)
                 self.reload()
 
-            dialog: SignDialog[object] = SignDialog(rows(values), lambda c: act(values, c))
+            dialog = SignDialog(title, rows(values), lambda c, _reason: act(values, c))
             self.app.push_screen(dialog, after)
 
         self.app.push_screen(FormDialog(title, fields), filled)

@@ -22,8 +22,9 @@ from hmi.core.api_config import ConfigDesk
 from hmi.core.api_types import ConfigCheck, ConfigDiff, ConfigFile, ConfigRequest
 from hmi.core.errors import HmiError
 from hmi.ui.screens.base import CustosDialog, PageScreen
+from hmi.ui.screens.esign import SignDialog
 from hmi.ui.screens.message import MessageDialog
-from hmi.ui.screens.sign import FormDialog, SignDialog
+from hmi.ui.screens.sign import FormDialog
 from hmi.ui.toml_keys import key_line
 
 NO_DESK = HmiError("This terminal offers no configuration editing.")
@@ -212,9 +213,10 @@ class EngineerScreen(PageScreen):
                 ("Meaning", "authored"),
                 ("Reason", reason),
             ]
-            dialog: SignDialog[ConfigRequest] = SignDialog(
+            dialog = SignDialog(
+                "Electronic signature",
                 rows,
-                lambda c: self.desk.submit(
+                lambda c, _reason: self.desk.submit(
                     self.session, self.origin, file, text, reason, c, shown=diff.sha256
                 ),
             )
