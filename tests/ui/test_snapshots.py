@@ -72,7 +72,8 @@ def test_signature_dialog(snap_compare):
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=signing)
 
 
-def test_alarms_page(snap_compare):
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_alarms_page(snap_compare, size):
     async def alarms(pilot: Pilot[None]) -> None:
         pilot.app.start_session(operator_session())  # type: ignore[attr-defined]
         await pilot.pause()
@@ -80,10 +81,11 @@ def test_alarms_page(snap_compare):
         await pilot.pause()
         await still(pilot)
 
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=alarms)
+    assert snap_compare(make_app(), terminal_size=size, run_before=alarms)
 
 
-def test_procedures_page(snap_compare):
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_procedures_page(snap_compare, size):
     async def run_open(pilot: Pilot[None]) -> None:
         pilot.app.start_session(operator_session())  # type: ignore[attr-defined]
         await pilot.pause()
@@ -93,4 +95,4 @@ def test_procedures_page(snap_compare):
         await pilot.pause()
         await still(pilot)
 
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_open)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_open)

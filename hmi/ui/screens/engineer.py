@@ -70,7 +70,7 @@ class EngineerScreen(PageScreen):
             yield OptionList(id="files")
             with Vertical(id="editing"):
                 yield Static("", id="file-title")
-                yield TextArea("", id="editor", tab_behavior="indent")
+                yield TextArea("", language="toml", id="editor", tab_behavior="indent")
                 problems: DataTable[str] = DataTable(id="problems", cursor_type="row")
                 problems.add_columns("File", "Key", "Problem")
                 yield problems

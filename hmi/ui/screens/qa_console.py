@@ -63,7 +63,9 @@ class QaConsoleScreen(PageScreen):
         with Horizontal(id="qa-body"):
             yield Tree("Views", id="views")
             with Vertical(id="qa-main"):
-                yield TextArea(EXAMPLE, id="sql", show_line_numbers=True, soft_wrap=True)
+                yield TextArea(
+                    EXAMPLE, language="sql", id="sql", show_line_numbers=True, soft_wrap=True
+                )
                 yield Static("Ctrl+R runs the query; Ctrl+K cancels it.", id="qa-status")
                 yield DataTable(id="results", zebra_stripes=True)
                 with Horizontal(id="export-row"):
