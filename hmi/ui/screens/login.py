@@ -8,7 +8,9 @@ screen reveals nothing about accounts.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
@@ -19,6 +21,10 @@ from hmi.ui.screens.base import CustosScreen
 
 
 class LoginScreen(CustosScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "enter", "Log in", show=False, priority=True)
+    ]
+
     def __init__(self, notice: str = "") -> None:
         super().__init__()
         self.notice = notice
@@ -40,8 +46,12 @@ class LoginScreen(CustosScreen):
     def on_mount(self) -> None:
         self.query_one("#user", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "user":
+    def action_enter(self) -> None:
+        """Enter in the user ID moves to the password at once, within the key's own handling:
+        done later (on the input's Submitted message), keys typed meanwhile would land in
+        the user ID field, where a password would show in clear."""
+        focused = self.focused
+        if isinstance(focused, Input) and focused.id == "user":
             self.query_one("#password", Input).focus()
         else:
             self.submit()
