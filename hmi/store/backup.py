@@ -34,6 +34,7 @@ from typing import Any
 import duckdb
 
 from hmi.core.errors import BackupError
+from hmi.core.records import AuditEntry, Origin
 from hmi.store.anchors import AnchorLog
 from hmi.store.datadir import DataDir
 from hmi.store.db import Store
@@ -287,3 +288,28 @@ def restore(backup_dir: Path, new_data: Path, keys_dir: Path) -> VerifyReport:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
+
+
+def default_destination(data: Path) -> Path:
+    """``backups`` beside the data directory: never inside it, which a restore would nest."""
+    return data.resolve().parent / "backups"
+
+
+def audit_entry(
+    action: str,
+    outcome: str,
+    origin: Origin,
+    target: Path,
+    detail: str,
+    actor: tuple[str | None, str | None] = (None, None),
+) -> AuditEntry:
+    """The audit row of a backup or restore (``done`` or ``failed``)."""
+    return AuditEntry(
+        action,
+        outcome,
+        actor[0],
+        actor[1],
+        origin,
+        target=f"backup:{target}",
+        detail=detail[:2000],
+    )
