@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hmi.backups import ScheduledBackups
 from hmi.bootstrap import Services, open_services
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
@@ -100,6 +101,7 @@ class Runtime:
         self._overdue: dict[str, int] = {}
         """Run ID → the step whose overdue alarm is raised."""
         self.system_watch: SystemWatch | None = None
+        self.backups: ScheduledBackups | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -154,6 +156,11 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._tick_procedures(), name="procedures"))
             watch = self._start_system_checks(services, plant)
             self._tasks.append(asyncio.create_task(watch.run(), name="system checks"))
+            assert self.alarms is not None
+            self.backups = ScheduledBackups(
+                services.recorder, self.alarms, services.config.backup, self.data, self.origin
+            )
+            self.backups.start()
         except BaseException:
             await self.stop()
             raise
@@ -200,6 +207,9 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        if self.backups is not None:
+            self.backups.stop()
+            self.backups = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

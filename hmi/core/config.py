@@ -277,6 +277,31 @@ class StorageCheck(_Model):
     check_every_s: float = Field(60.0, ge=1, le=86400, description="seconds between checks")
 
 
+class BackupPolicy(_Model):
+    """``[backup]`` of plant.toml: when the runtime backs up its data directory, and how many.
+
+    A backup holds the records database, images, anchors and the public key, never
+    the private keys (11.10(c)). ``schedule`` (five cron fields, local time) wins over
+    ``daily_at`` when both are set.
+    """
+
+    keep: int = Field(14, ge=1, le=10000, description="complete backups kept; older are removed")
+    daily_at: str | None = Field(
+        "02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, local time"
+    )
+    schedule: str | None = Field(
+        None,
+        pattern=r"^\S+( \S+){4}$",
+        description="cron fields 'minute hour day month day_of_week'",
+    )
+    to: Path | None = Field(
+        None, description="backup directory (default: 'backups' beside the data directory)"
+    )
+    enabled: bool = Field(
+        True, description="false: no scheduled backups (`hmi backup` still works)"
+    )
+
+
 Terminals = Annotated[list[TerminalConfig], AfterValidator(check_unique)]
 
 
@@ -289,6 +314,7 @@ class PlantFile(_Model):
     terminal: Terminals = Field(default_factory=list, description="[[terminal]] entries")
     clock: ClockCheck = ClockCheck()
     storage: StorageCheck = StorageCheck()
+    backup: BackupPolicy = BackupPolicy()
 
 
 class PlantConfig(_Model):
@@ -304,6 +330,7 @@ class PlantConfig(_Model):
     procedures: list[Procedure] = Field(default_factory=list)
     clock: ClockCheck = ClockCheck()
     storage: StorageCheck = StorageCheck()
+    backup: BackupPolicy = BackupPolicy()
     _directory: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -396,6 +423,7 @@ def load_config(directory: Path | None) -> PlantConfig:
                 "procedures": procedures,
                 "clock": plant_file.clock,
                 "storage": plant_file.storage,
+                "backup": plant_file.backup,
             },
             context=DEFERRED,
         )

@@ -72,3 +72,9 @@ class DataDirectoryError(HmiError):
 
 class QueryRefused(HmiError):
     title = "Query refused"
+
+
+class BackupError(HmiError):
+    """A backup could not be made, or a backup is refused for restore (the file is named)."""
+
+    title = "Backup"

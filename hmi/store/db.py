@@ -67,6 +67,14 @@ class _Job:
     future: Future[Any] = field(default_factory=Future)
 
 
+@dataclass
+class _Exclusive:
+    """Work for the writer thread between batches, outside any transaction (a backup)."""
+
+    fn: Callable[[duckdb.DuckDBPyConnection], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
 _STOP = object()
 
 
@@ -227,6 +235,20 @@ class Store:
         """Append one chained row and return once it is durable."""
         return self.write(lambda tx: tx.append(table, row))
 
+    def exclusive(self, fn: Callable[[duckdb.DuckDBPyConnection], T], timeout: float = 600.0) -> T:
+        """Run ``fn(write_connection)`` on the writer thread with no write in progress.
+
+        Writes submitted meanwhile wait in the queue, so the database file, its WAL
+        and the anchor file stand still while ``fn`` runs (how a backup copies them).
+        """
+        item: _Exclusive = _Exclusive(fn)
+        with self._submit_lock:
+            if self._closed:
+                raise RecordError("The record store is closed.")
+            self._queue.put(item)
+        result: T = item.future.result(timeout=timeout)
+        return result
+
     def checkpoint_now(self) -> None:
         def request(tx: WriteTx) -> None:
             tx.checkpoint_requested = True
@@ -259,8 +281,11 @@ class Store:
             except queue.Empty:
                 first = None
             batch: list[_Job] = []
+            exclusive: _Exclusive | None = None
             if first is _STOP:
                 stopping = True
+            elif isinstance(first, _Exclusive):
+                exclusive = first
             elif first is not None:
                 batch.append(first)
                 while len(batch) < MAX_BATCH:
@@ -271,11 +296,23 @@ class Store:
                     if nxt is _STOP:
                         stopping = True
                         break
+                    if isinstance(nxt, _Exclusive):
+                        exclusive = nxt
+                        break
                     batch.append(nxt)
             if batch:
                 self._commit(batch)
+            if exclusive is not None:
+                self._run_exclusive(exclusive)
             self._periodic_checkpoint()
         self._periodic_checkpoint(force=True)
+
+    def _run_exclusive(self, item: _Exclusive) -> None:
+        self._anchor()  # the anchor file holds every committed checkpoint it can
+        try:
+            item.future.set_result(item.fn(self.write_connection))
+        except Exception as exc:
+            item.future.set_exception(exc)
 
     def _commit(self, batch: list[_Job]) -> None:
         saved_heads = dict(self.heads)
@@ -364,7 +401,7 @@ class Store:
         self._thread.join(timeout=30)
         while not self._queue.empty():
             left = self._queue.get_nowait()
-            if isinstance(left, _Job):
+            if isinstance(left, _Job | _Exclusive):
                 left.future.set_exception(
                     RecordError("The record store closed before this was recorded.")
                 )
