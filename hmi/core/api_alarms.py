@@ -14,12 +14,13 @@ from datetime import timedelta
 
 from hmi.core.alarm_actions import ACK_PERMISSION, SHELVE_PERMISSION, AlarmOperations
 from hmi.core.alarms import Alarm, AlarmState, AlarmTransition
+from hmi.core.api_refusals import record_refusal
 from hmi.core.api_types import AlarmBanner, AlarmView
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
 from hmi.core.identity import IdentityService, Session
 from hmi.core.ports import Recorder
-from hmi.core.records import AuditEntry, Origin
+from hmi.core.records import Origin
 from hmi.core.tag_table import TagTable
 from hmi.core.terminals import TerminalConfig, check_terminal
 
@@ -103,18 +104,7 @@ class AlarmDesk:
         error: HmiError,
         reason: str | None = None,
     ) -> HmiError:
-        entry = AuditEntry(
-            action,
-            "refused",
-            session.user_id if session.active else None,
-            session.user.full_name,
-            origin,
-            target=target,
-            reason=reason or None,
-            detail=f"{error.title}: {error.message}"[:2000],
-        )
-        await self.recorder.commit([entry])
-        return error
+        return await record_refusal(self.recorder, session, origin, action, target, error, reason)
 
     def _check(self, session: Session, origin: Origin, permission: str, alarm_id: str) -> None:
         current = self.identity.require_permission(session, permission)

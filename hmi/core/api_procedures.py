@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from hmi.core.api_refusals import record_refusal
 from hmi.core.api_types import FieldView, ProcedureInfo, RunView, StepView
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
 from hmi.core.identity import Session
 from hmi.core.ports import Recorder
 from hmi.core.preconditions import Reader, evaluate
-from hmi.core.records import AuditEntry, Origin
+from hmi.core.records import Origin
 from hmi.core.runs import Run, RunState
 from hmi.core.sequencer import PERMISSION, Sequencer
 from hmi.core.terminals import TerminalConfig, check_terminal
@@ -138,18 +139,9 @@ class ProcedureDesk:
             current = self.identity.require_permission(session, PERMISSION)
             check_terminal(self.terminals, current.origin, origin, PERMISSION, None)
         except HmiError as exc:
-            entry = AuditEntry(
-                f"procedure_{action}",
-                "refused",
-                session.user_id if session.active else None,
-                session.user.full_name,
-                origin,
-                target=target,
-                reason=reason,
-                detail=f"{exc.title}: {exc.message}"[:2000],
-            )
-            await self.recorder.commit([entry])
-            raise
+            raise await record_refusal(
+                self.recorder, session, origin, f"procedure_{action}", target, exc, reason
+            ) from None
         return await do()
 
     async def start(self, session: Session, origin: Origin, procedure_id: str) -> RunView:

@@ -2,8 +2,7 @@
 
 A refused request is evidence too (who tried what, where, and why it was
 refused): 11.10(e) asks for a record of operator actions, not only of
-successful ones. Shared by the desks added after the alarm desk, which keeps
-its own copy of the same few lines.
+successful ones. Every desk records its refusals here.
 """
 
 from __future__ import annotations
