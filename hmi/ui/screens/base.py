@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Button, Footer, Input
 
 from hmi.ui.core_call import CoreAccess
 from hmi.ui.widgets.banner import AlarmBannerBar
@@ -60,3 +60,26 @@ class CustosDialog(CoreAccess, ModalScreen[R]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class CustosForm(CustosDialog[R]):
+    """A dialog of fields: Enter moves to the next field and, in ``submit_field``, submits;
+    the ``go`` button submits and any other button cancels."""
+
+    submit_field = "reason"
+
+    def submit(self) -> None:
+        raise NotImplementedError
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == self.submit_field:
+            self.submit()
+        else:
+            self.focus_next()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "go":
+            self.submit()
+        else:
+            self.dismiss(None)

@@ -29,7 +29,7 @@ from hmi.core.api_types import CameraSettingView, CaptureOutcome, SigningPreview
 from hmi.core.captures import CaptureRequest
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
-from hmi.ui.screens.base import CustosDialog, PageScreen
+from hmi.ui.screens.base import CustosDialog, CustosForm, PageScreen
 from hmi.ui.screens.esign import SignDialog, signed_lines
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def capture_flow(
     screen.app.push_screen(CaptureDialog(camera, run_id=run_id), prepared)
 
 
-class CaptureDialog(CustosDialog[PreparedCapture]):
+class CaptureDialog(CustosForm[PreparedCapture]):
     def __init__(self, camera: str | None = None, *, run_id: str | None = None) -> None:
         super().__init__()
         self.camera = camera
@@ -180,19 +180,6 @@ class CaptureDialog(CustosDialog[PreparedCapture]):
         if event.value is not Select.NULL and event.value != self.camera:
             self.camera = str(event.value)
             await self.recompose()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "reason":
-            self.submit()
-        else:
-            self.focus_next()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "go":
-            self.submit()
-        else:
-            self.dismiss(None)
 
     def submit(self) -> None:
         notice = self.query_one("#notice", Static)

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, OptionList, Static
 
-from hmi.ui.screens.base import CustosDialog
+from hmi.ui.screens.base import CustosDialog, CustosForm
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Reasoned:
     minutes: float | None = None
 
 
-class ReasonDialog(CustosDialog[Reasoned]):
+class ReasonDialog(CustosForm[Reasoned]):
     """What the action is about, a reason, and a duration in minutes if ``minutes`` is given."""
 
     def __init__(
@@ -51,19 +51,6 @@ class ReasonDialog(CustosDialog[Reasoned]):
 
     def on_mount(self) -> None:
         self.query_one("#minutes" if self.minutes is not None else "#reason", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "minutes":
-            self.query_one("#reason", Input).focus()
-        else:
-            self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "go":
-            self.submit()
-        else:
-            self.dismiss(None)
 
     def submit(self) -> None:
         notice = self.query_one("#notice", Static)

@@ -23,7 +23,7 @@ from hmi.core.api_types import CommandOutcome, SigningPreview, TagInfo, TagReadi
 from hmi.core.errors import HmiError
 from hmi.core.tags import TagScalar
 from hmi.ui.format import limits_text, parse_value, quality_text, value_text
-from hmi.ui.screens.base import CustosDialog
+from hmi.ui.screens.base import CustosDialog, CustosForm
 from hmi.ui.screens.esign import ESignDialog, WriteIntent, field
 from hmi.ui.screens.message import MessageDialog
 
@@ -124,7 +124,7 @@ class _WriteDialog(CustosDialog[Prepared]):
         self.query_one("#notice", Static).update(error.message)
 
 
-class SetpointDialog(_WriteDialog):
+class SetpointDialog(_WriteDialog, CustosForm[Prepared]):
     kind = "write_setpoint"
 
     def compose(self) -> ComposeResult:
@@ -139,19 +139,6 @@ class SetpointDialog(_WriteDialog):
 
     def on_mount(self) -> None:
         self.query_one("#value", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "value":
-            self.query_one("#reason", Input).focus()
-        else:
-            self.submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "go":
-            self.submit()
-        else:
-            self.dismiss(None)
 
     def submit(self) -> None:
         try:
