@@ -158,7 +158,12 @@ class Runtime:
             self._tasks.append(asyncio.create_task(watch.run(), name="system checks"))
             assert self.alarms is not None
             self.backups = ScheduledBackups(
-                services.recorder, self.alarms, services.config.backup, self.data, self.origin
+                services.recorder,
+                self.alarms,
+                services.config.backup,
+                self.data,
+                self.origin,
+                environ=self.environ,
             )
             self.backups.start()
         except BaseException:
@@ -208,7 +213,7 @@ class Runtime:
 
     async def stop(self) -> None:
         if self.backups is not None:
-            self.backups.stop()
+            await self.backups.stop()
             self.backups = None
         for task in self._tasks:
             task.cancel()

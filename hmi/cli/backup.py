@@ -11,7 +11,21 @@ from pathlib import Path
 
 import click
 
-from hmi.cli.common import CONFIG_OPTION, DATA_OPTION, TERMINAL_OPTION, explained, main
+from hmi.cli.common import (
+    CONFIG_OPTION,
+    DATA_OPTION,
+    TERMINAL_OPTION,
+    explained,
+    main,
+    read_secret,
+)
+
+PASSPHRASE_OPTION = click.option(
+    "--passphrase-stdin",
+    "passphrase_stdin",
+    is_flag=True,
+    help="Read the backup passphrase from one line of standard input.",
+)
 
 
 @main.command("backup")
@@ -28,10 +42,29 @@ from hmi.cli.common import CONFIG_OPTION, DATA_OPTION, TERMINAL_OPTION, explaine
 @click.option(
     "--keep", type=click.IntRange(1), default=None, help="Backups kept (default: [backup] keep)."
 )
+@click.option(
+    "--private-keys",
+    is_flag=True,
+    help="Also seal the private keys into the backup under a passphrase "
+    "(default: [backup] private_keys).",
+)
+@PASSPHRASE_OPTION
 def backup_command(
-    data: Path, config: Path | None, terminal: str | None, to: Path | None, keep: int | None
+    data: Path,
+    config: Path | None,
+    terminal: str | None,
+    to: Path | None,
+    keep: int | None,
+    private_keys: bool,
+    passphrase_stdin: bool,
 ) -> None:
-    """Back up the data directory now (runtime stopped): database, images, anchors, public key."""
+    """Back up the data directory now (runtime stopped): database, images, anchors, public key.
+
+    With private keys, the passphrase comes from standard input (--passphrase-stdin),
+    else from the environment variable [backup] passphrase_env, else it is asked for.
+    """
+    import os
+
     from hmi.bootstrap import local_origin, open_services
     from hmi.core.errors import BackupError
     from hmi.store import backup as bk
@@ -41,6 +74,16 @@ def backup_command(
         services = open_services(data, config, verify=False, origin=origin)
         policy = services.config.backup
         dest = to or policy.to or bk.default_destination(data)
+        passphrase = None
+        if private_keys or policy.private_keys:
+            passphrase = os.environ.get(policy.passphrase_env) if not passphrase_stdin else None
+            if not passphrase:
+                passphrase = read_secret(
+                    "Backup passphrase",
+                    from_stdin=passphrase_stdin,
+                    option="--passphrase-stdin",
+                    confirm=True,
+                )
         try:
             try:
                 result = bk.backup(
@@ -49,29 +92,25 @@ def backup_command(
                     by=f"{origin.source} at {origin.terminal_id}",
                     now=services.store.clock.now(),
                     keep=keep or policy.keep,
+                    passphrase=passphrase,
                 )
             except BackupError as exc:
                 services.recorder.commit_now(
                     [bk.audit_entry("backup", "failed", origin, dest, exc.message)]
                 )
                 raise
-            removed = ", ".join(p.name for p in result.removed) or "none"
             services.recorder.commit_now(
-                [
-                    bk.audit_entry(
-                        "backup",
-                        "done",
-                        origin,
-                        result.path,
-                        f"{result.files} files, {result.bytes} bytes; removed: {removed}",
-                    )
-                ]
+                [bk.audit_entry("backup", "done", origin, result.path, result.summary())]
             )
         finally:
             services.close()
     click.echo(f"Backup complete: {result.path} ({result.files} files, {result.bytes} bytes).")
     for path in result.removed:
         click.echo(f"  removed older backup {path}")
+    for path in result.abandoned:
+        click.echo(f"  removed incomplete backup {path} (left by a backup that was stopped)")
+    if result.private_keys:
+        click.echo("  private keys sealed in the backup: keep the passphrase apart from it")
 
 
 @main.command("restore")
@@ -87,20 +126,31 @@ def backup_command(
 @click.option(
     "--keys",
     "keys",
-    required=True,
+    default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The plant's keys directory (a copy of DATA/keys): backups never hold private keys.",
+    help="The plant's keys directory (a copy of DATA/keys). Without it, the backup's "
+    "sealed private keys are opened with the backup passphrase.",
 )
-def restore_command(source: Path, data: Path, terminal: str | None, keys: Path) -> None:
+@PASSPHRASE_OPTION
+def restore_command(
+    source: Path, data: Path, terminal: str | None, keys: Path | None, passphrase_stdin: bool
+) -> None:
     """Verify a backup completely, then restore it into a new data directory."""
     from hmi.bootstrap import local_origin
     from hmi.store import backup as bk
     from hmi.store.db import Store
+    from hmi.store.key_escrow import SEALED_KEYS_FILE
     from hmi.store.recorder import StoreRecorder
+    from hmi.store.restore import restore
 
     origin = local_origin(terminal)
+    passphrase = None
+    if keys is None and (source / "keys" / SEALED_KEYS_FILE).is_file():
+        passphrase = read_secret(
+            "Backup passphrase", from_stdin=passphrase_stdin, option="--passphrase-stdin"
+        )
     with explained():
-        report = bk.restore(source, data, keys)
+        report = restore(source, data, keys, passphrase=passphrase)
         with Store.open(data) as store:
             StoreRecorder(store).commit_now(
                 [

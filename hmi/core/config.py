@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,7 +50,7 @@ from hmi.core.camera_config import (
     check_cameras,
     read_cameras,
 )
-from hmi.core.errors import ConfigError
+from hmi.core.errors import BackupError, ConfigError
 from hmi.core.plant_check import cross_check, read_devices_and_tags, render_problems
 from hmi.core.plant_config import (
     DEFAULT_SCAN_CLASSES,
@@ -300,6 +301,27 @@ class BackupPolicy(_Model):
     enabled: bool = Field(
         True, description="false: no scheduled backups (`hmi backup` still works)"
     )
+    private_keys: bool = Field(
+        False,
+        description="true: backups also carry the private keys, sealed under a passphrase",
+    )
+    passphrase_env: str = Field(
+        "CUSTOS_BACKUP_PASSPHRASE",
+        pattern=r"^[A-Z_][A-Z0-9_]{0,63}$",
+        description="environment variable holding the passphrase when private_keys is true",
+    )
+
+    def passphrase(self, environ: Mapping[str, str]) -> str | None:
+        """The sealing passphrase from the environment; None when keys stay out of backups."""
+        if not self.private_keys:
+            return None
+        value = environ.get(self.passphrase_env)
+        if not value:
+            raise BackupError(
+                f"[backup] private_keys is true but the environment variable "
+                f"{self.passphrase_env} is not set; no backup was made."
+            )
+        return value
 
 
 Terminals = Annotated[list[TerminalConfig], AfterValidator(check_unique)]

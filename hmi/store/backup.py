@@ -10,22 +10,25 @@ DATABASE`` and ``COPY FROM DATABASE`` do not promise; writes wait for the copy,
 at disk speed. Images are write-once and recorded after their file is
 written, so copying them after the database never misses one the copy names.
 
-Only the public checkpoint key is copied. The HMAC key and the signing key
-stay with the plant: a stolen backup cannot be re-chained, and restoring one
-needs the keys directory (``hmi restore --keys``).
+Only the public checkpoint key is copied unless the plant asks otherwise.
+The HMAC key and the signing key stay with the plant: a stolen backup cannot
+be re-chained, and restoring one needs the keys directory (``hmi restore
+--keys``). With ``[backup] private_keys = true`` they travel sealed under a
+passphrase (``hmi.store.key_escrow``) and the restore asks for it instead.
 
 A backup is built under ``.partial-NAME`` and renamed to ``NAME`` once its
 manifest is written and synced: a backup killed midway never looks complete.
+A partial folder older than ``STALE_PARTIAL_S`` is what such a kill left; the
+next backup into the same place removes it and says so.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,17 +38,18 @@ import duckdb
 
 from hmi.core.errors import BackupError
 from hmi.core.records import AuditEntry, Origin
-from hmi.store.anchors import AnchorLog
 from hmi.store.datadir import DataDir
 from hmi.store.db import Store
-from hmi.store.keys import HMAC_KEY_FILE, PUBLIC_KEY_FILE, SIGNING_KEY_FILE, KeyRing
+from hmi.store.key_escrow import SEALED_KEYS_FILE, seal
+from hmi.store.keys import PUBLIC_KEY_FILE
 from hmi.store.tables import CHAINED_TABLES
-from hmi.store.verify import VerifyReport, verify_records
 
 MANIFEST = "manifest.json"
 PREFIX = "custos-backup-"
 PARTIAL = ".partial-"
 FORMAT = 1
+STALE_PARTIAL_S = 3600.0
+"""A partial backup untouched this long was left by a backup that was killed."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,20 @@ class BackupResult:
     bytes: int
     removed: tuple[Path, ...]
     """Older backups removed to keep the configured number."""
+    abandoned: tuple[Path, ...] = ()
+    """Partial backups a killed backup left behind, removed before this one."""
+    private_keys: bool = False
+    """Whether the private keys travel in this backup, sealed under a passphrase."""
+
+    def summary(self) -> str:
+        """One line for the audit trail and the console."""
+        removed = ", ".join(p.name for p in self.removed) or "none"
+        text = f"{self.files} files, {self.bytes} bytes; removed: {removed}"
+        if self.abandoned:
+            text += "; incomplete backups removed: " + ", ".join(p.name for p in self.abandoned)
+        if self.private_keys:
+            text += "; private keys sealed under the backup passphrase"
+        return text
 
 
 def _sha256(path: Path) -> str:
@@ -113,17 +131,51 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
+def remove_abandoned(dest: Path, *, older_than_s: float = STALE_PARTIAL_S) -> tuple[Path, ...]:
+    """Remove the partial backups nobody has written to for ``older_than_s`` seconds."""
+    if not dest.is_dir():
+        return ()
+    cutoff = time.time() - older_than_s
+    stale = sorted(
+        p
+        for p in dest.iterdir()
+        if p.name.startswith(PARTIAL + PREFIX) and p.is_dir() and _newest_mtime(p) < cutoff
+    )
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return tuple(stale)
+
+
+def _newest_mtime(root: Path) -> float:
+    return max([root.stat().st_mtime, *(p.stat().st_mtime for p in root.rglob("*"))])
+
+
 def backup(
-    store: Store, dest: Path, *, by: str, now: datetime, keep: int | None = None
+    store: Store,
+    dest: Path,
+    *,
+    by: str,
+    now: datetime,
+    keep: int | None = None,
+    passphrase: str | None = None,
 ) -> BackupResult:
-    """Take one backup of ``store``'s data directory into ``dest``/custos-backup-TIME."""
+    """Take one backup of ``store``'s data directory into ``dest``/custos-backup-TIME.
+
+    With ``passphrase``, the private keys are sealed into the backup under it.
+    """
     data_dir = store.data_dir
     name = PREFIX + now.strftime("%Y%m%dT%H%M%S%fZ")
     final = dest / name
     staging = dest / (PARTIAL + name)
+    abandoned = remove_abandoned(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
+        if passphrase is not None:
+            sealed = seal(data_dir.keys, store.keys.key_id, passphrase)
+            (staging / "keys").mkdir()
+            (staging / "keys" / SEALED_KEYS_FILE).write_bytes(sealed)
+            _fsync(staging / "keys" / SEALED_KEYS_FILE)
         heads = store.exclusive(_snapshot(data_dir, staging))
         if data_dir.images.is_dir():
             for image in sorted(data_dir.images.rglob("*")):
@@ -138,6 +190,7 @@ def backup(
             "by": by,
             "source": str(data_dir.root.resolve()),
             "key_id": store.keys.key_id,
+            "private_keys": "sealed" if passphrase is not None else "none",
             "chain_heads": heads,
             "files": {
                 str(p.relative_to(staging)): {"sha256": _sha256(p), "size": p.stat().st_size}
@@ -156,7 +209,9 @@ def backup(
         raise
     total = sum(int(f["size"]) for f in manifest["files"].values())
     removed = prune(dest, keep) if keep else ()
-    return BackupResult(final, len(files) + 1, total, removed)
+    return BackupResult(
+        final, len(files) + 1, total, removed, abandoned, private_keys=passphrase is not None
+    )
 
 
 def complete_backups(dest: Path) -> list[Path]:
@@ -208,86 +263,6 @@ def check_files(backup_dir: Path, manifest: dict[str, Any]) -> None:
             raise BackupError(
                 f"{path} is not named in the backup manifest.", title="Backup refused"
             )
-
-
-def _keys_for(backup_dir: Path, keys_dir: Path) -> KeyRing:
-    ring = KeyRing.load(keys_dir)
-    pub = backup_dir / "keys" / PUBLIC_KEY_FILE
-    if pub.read_bytes() != (keys_dir / PUBLIC_KEY_FILE).read_bytes():
-        raise BackupError(
-            f"The keys in {keys_dir} are not the keys of this backup ({pub} differs).",
-            title="Backup refused",
-        )
-    return ring
-
-
-def verify_backup(backup_dir: Path, keys_dir: Path) -> VerifyReport:
-    """Check the manifest, then every chain, checkpoint and anchor of a copy of the backup.
-
-    The copy is opened in a temporary directory, so the backup itself is never
-    opened by DuckDB (which could write to it). Raises ``BackupError`` naming the
-    first file or chain that does not hold.
-    """
-    manifest = read_manifest(backup_dir)
-    check_files(backup_dir, manifest)
-    _keys_for(backup_dir, keys_dir)
-    with tempfile.TemporaryDirectory(prefix="custos-restore-check-") as tmp:
-        copy = Path(tmp) / "data"
-        shutil.copytree(backup_dir, copy)
-        data_dir = DataDir(copy)
-        con = duckdb.connect(str(data_dir.database), read_only=True)
-        try:
-            report = verify_records(
-                con, keys_dir, AnchorLog(data_dir.anchors), images=data_dir.images
-            )
-            heads = chain_heads(con)
-        finally:
-            con.close()
-    if not report.ok:
-        first = "; ".join(str(p) for p in report.problems[:5])
-        raise BackupError(
-            f"{backup_dir / data_dir.database.name}: the records do not verify: {first}",
-            title="Backup refused",
-        )
-    for name, found in heads.items():
-        if manifest.get("chain_heads", {}).get(name) != found:
-            raise BackupError(
-                f"{backup_dir / data_dir.database.name}: chain {name} ends at seq "
-                f"{found['seq']}, not where the manifest says.",
-                title="Backup refused",
-            )
-    return report
-
-
-def restore(backup_dir: Path, new_data: Path, keys_dir: Path) -> VerifyReport:
-    """Verify ``backup_dir`` completely, then copy it and the keys into the new ``new_data``.
-
-    Nothing is written to ``new_data`` before the backup has verified, and an
-    existing ``new_data`` (even empty) is refused: a restore never merges.
-    """
-    if new_data.exists():
-        raise BackupError(
-            f"{new_data} already exists; a restore only writes a new data directory.",
-            title="Restore refused",
-        )
-    report = verify_backup(backup_dir, keys_dir)
-    staging = new_data.with_name(PARTIAL + new_data.name)
-    try:
-        shutil.copytree(backup_dir, staging)
-        (staging / MANIFEST).unlink()
-        keys = staging / "keys"
-        os.chmod(keys, 0o700)
-        for name in (HMAC_KEY_FILE, SIGNING_KEY_FILE):
-            with contextlib.suppress(FileNotFoundError):
-                (keys / name).unlink()
-            _copy(keys_dir / name, keys / name)
-            os.chmod(keys / name, 0o600)
-        os.chmod(keys / PUBLIC_KEY_FILE, 0o600)
-        staging.rename(new_data)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return report
 
 
 def default_destination(data: Path) -> Path:

@@ -82,3 +82,37 @@ def test_restore_refuses_a_tampered_backup_naming_the_file(data: Path, tmp_path:
     assert r.exit_code == 1
     assert f"{db} does not match the backup manifest" in r.output
     assert not new.exists()
+
+
+def test_sealed_keys_let_a_restore_go_without_the_keys_directory(
+    data: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "backups"
+    passphrase = "plant keys passphrase 7"
+    r = CliRunner().invoke(
+        main,
+        ["backup", "--data", str(data), "--to", str(dest), "--private-keys", "--passphrase-stdin"],
+        input=passphrase + "\n",
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    assert "private keys sealed" in r.output
+    [backup] = complete_backups(dest)
+
+    wrong = CliRunner().invoke(
+        main,
+        ["restore", "--from", str(backup), "--data", str(tmp_path / "x"), "--passphrase-stdin"],
+        input="not the passphrase\n",
+    )
+    assert wrong.exit_code != 0 and "passphrase is wrong" in wrong.output
+    assert not (tmp_path / "x").exists()
+
+    new = tmp_path / "restored"
+    r = CliRunner().invoke(
+        main,
+        ["restore", "--from", str(backup), "--data", str(new), "--passphrase-stdin"],
+        input=passphrase + "\n",
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    assert hmi("verify", "--data", str(new)).exit_code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,9 @@ import pytest
 from hmi.core.clock import FakeClock
 from hmi.core.errors import BackupError
 from hmi.store import backup as bk
+from hmi.store import restore as rs
 from hmi.store.db import Store
+from hmi.store.key_escrow import SEALED_KEYS_FILE
 from hmi.store.keys import HMAC_KEY_FILE, SIGNING_KEY_FILE
 from hmi.store.tables import AUDIT
 from hmi.store.verify import verify_data_dir
@@ -42,7 +45,7 @@ def test_round_trip_verifies_and_has_no_private_key(
     assert not (path / "keys" / SIGNING_KEY_FILE).exists()
 
     restored = tmp_path / "restored"
-    report = bk.restore(path, restored, filled_dir / "keys")
+    report = rs.restore(path, restored, filled_dir / "keys")
     assert report.ok
     assert verify_data_dir(restored).ok
     with Store.open(restored, clock=clock) as store:
@@ -57,7 +60,7 @@ def test_backup_while_the_store_is_writing(data_root: Path, tmp_path: Path) -> N
         for f in futures:
             f.result(timeout=30)
         keys = store.data_dir.keys
-    bk.verify_backup(result.path, keys)
+    rs.verify_backup(result.path, keys)
 
 
 def _audit(i: int) -> dict[str, object]:
@@ -91,7 +94,7 @@ def test_tampered_file_is_refused_by_name(
     anchors = one_backup / "anchors.log"
     anchors.write_bytes(anchors.read_bytes().replace(b"1", b"2", 1))
     with pytest.raises(BackupError, match=str(anchors)):
-        bk.restore(one_backup, tmp_path / "new", filled_dir / "keys")
+        rs.restore(one_backup, tmp_path / "new", filled_dir / "keys")
     assert not (tmp_path / "new").exists()
 
 
@@ -101,7 +104,7 @@ def test_tampered_image_is_refused_by_name(
     image = next(p for p in sorted((one_backup / "images").rglob("*")) if p.is_file())
     image.write_bytes(image.read_bytes() + b"x")
     with pytest.raises(BackupError, match=str(image)):
-        bk.restore(one_backup, tmp_path / "new", filled_dir / "keys")
+        rs.restore(one_backup, tmp_path / "new", filled_dir / "keys")
 
 
 def test_missing_file_is_refused_by_name(
@@ -109,7 +112,7 @@ def test_missing_file_is_refused_by_name(
 ) -> None:
     (one_backup / "hmi.duckdb").unlink()
     with pytest.raises(BackupError, match=str(one_backup / "hmi.duckdb") + " is missing"):
-        bk.restore(one_backup, tmp_path / "new", filled_dir / "keys")
+        rs.restore(one_backup, tmp_path / "new", filled_dir / "keys")
     assert not (tmp_path / "new").exists()
 
 
@@ -132,7 +135,7 @@ def test_rewritten_manifest_is_still_refused(
         manifest["files"][extra.name] = {"sha256": bk._sha256(extra), "size": extra.stat().st_size}
     (one_backup / bk.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BackupError, match="audit_records seq 1"):
-        bk.restore(one_backup, tmp_path / "new", filled_dir / "keys")
+        rs.restore(one_backup, tmp_path / "new", filled_dir / "keys")
 
 
 def test_restore_into_an_existing_directory_is_refused(
@@ -141,14 +144,14 @@ def test_restore_into_an_existing_directory_is_refused(
     existing = tmp_path / "existing"
     existing.mkdir()
     with pytest.raises(BackupError, match="already exists"):
-        bk.restore(one_backup, existing, filled_dir / "keys")
+        rs.restore(one_backup, existing, filled_dir / "keys")
     assert list(existing.iterdir()) == []
 
 
 def test_wrong_keys_are_refused(one_backup: Path, tmp_path: Path, clock: FakeClock) -> None:
     Store.create(tmp_path / "other", clock=clock).close()
     with pytest.raises(BackupError, match="not the keys of this backup"):
-        bk.restore(one_backup, tmp_path / "new", tmp_path / "other" / "keys")
+        rs.restore(one_backup, tmp_path / "new", tmp_path / "other" / "keys")
 
 
 KILLED_BACKUP = """
@@ -204,10 +207,80 @@ def test_killed_backup_leaves_previous_backup_and_database_intact(
     partial = [p for p in dest.iterdir() if p != previous]
     assert len(partial) == 1 and partial[0].name.startswith(bk.PARTIAL)
     with pytest.raises(BackupError, match="not a complete backup"):
-        bk.restore(partial[0], tmp_path / "new", filled_dir / "keys")
-    bk.verify_backup(previous, filled_dir / "keys")
+        rs.restore(partial[0], tmp_path / "new", filled_dir / "keys")
+    rs.verify_backup(previous, filled_dir / "keys")
     assert verify_data_dir(filled_dir).ok
     with Store.open(filled_dir, clock=clock) as store:
         store.append(AUDIT, _audit(1))
     assert verify_data_dir(filled_dir).ok
     shutil.rmtree(partial[0])
+
+
+PASSPHRASE = "correct horse battery"
+
+
+def test_sealed_private_keys_restore_without_the_keys_directory(
+    filled_dir: Path, tmp_path: Path, clock: FakeClock
+) -> None:
+    with Store.open(filled_dir, clock=clock) as store:
+        result = bk.backup(store, tmp_path / "b", by="test", now=clock.now(), passphrase=PASSPHRASE)
+    assert result.private_keys and "sealed" in result.summary()
+    manifest = json.loads((result.path / bk.MANIFEST).read_text())
+    assert manifest["private_keys"] == "sealed"
+    sealed = (result.path / "keys" / SEALED_KEYS_FILE).read_bytes()
+    hmac_hex = (filled_dir / "keys" / HMAC_KEY_FILE).read_text().strip()
+    assert hmac_hex.encode() not in sealed and b"PRIVATE KEY" not in sealed
+    assert not (result.path / "keys" / HMAC_KEY_FILE).exists()
+
+    with pytest.raises(BackupError, match="passphrase is wrong"):
+        rs.restore(result.path, tmp_path / "wrong", passphrase="not the passphrase")
+    assert not (tmp_path / "wrong").exists()
+    with pytest.raises(BackupError, match="needs the backup passphrase"):
+        rs.restore(result.path, tmp_path / "none")
+
+    restored = tmp_path / "restored"
+    assert rs.restore(result.path, restored, passphrase=PASSPHRASE).ok
+    for name in (HMAC_KEY_FILE, SIGNING_KEY_FILE):
+        assert (restored / "keys" / name).read_bytes() == (filled_dir / "keys" / name).read_bytes()
+        assert (restored / "keys" / name).stat().st_mode & 0o777 == 0o600
+    assert not (restored / "keys" / SEALED_KEYS_FILE).exists()
+    assert verify_data_dir(restored).ok
+
+
+def test_a_short_passphrase_makes_no_backup(
+    filled_dir: Path, tmp_path: Path, clock: FakeClock
+) -> None:
+    with Store.open(filled_dir, clock=clock) as store:
+        with pytest.raises(BackupError, match="at least 12 characters"):
+            bk.backup(store, tmp_path / "b", by="test", now=clock.now(), passphrase="short")
+    assert bk.complete_backups(tmp_path / "b") == []
+    assert [p for p in (tmp_path / "b").iterdir()] == []
+
+
+def test_a_backup_without_sealed_keys_needs_the_keys_directory(
+    one_backup: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(BackupError, match="holds no private keys"):
+        rs.restore(one_backup, tmp_path / "new", passphrase=PASSPHRASE)
+    assert not (tmp_path / "new").exists()
+
+
+def test_abandoned_partial_backups_are_removed_by_the_next_backup(
+    filled_dir: Path, tmp_path: Path, clock: FakeClock
+) -> None:
+    dest = tmp_path / "backups"
+    old = dest / f"{bk.PARTIAL}{bk.PREFIX}20260101T000000000000Z"
+    fresh = dest / f"{bk.PARTIAL}{bk.PREFIX}20260101T000001000000Z"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "hmi.duckdb").write_bytes(b"half a copy")
+    hour_ago = time.time() - bk.STALE_PARTIAL_S - 60
+    for path in (old, old / "hmi.duckdb"):
+        os.utime(path, (hour_ago, hour_ago))
+
+    with Store.open(filled_dir, clock=clock) as store:
+        result = bk.backup(store, dest, by="test", now=clock.now())
+    assert result.abandoned == (old,)
+    assert "incomplete backups removed" in result.summary()
+    assert not old.exists() and fresh.exists()
+    assert bk.complete_backups(dest) == [result.path]
