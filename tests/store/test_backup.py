@@ -250,9 +250,11 @@ def test_sealed_private_keys_restore_without_the_keys_directory(
 def test_a_short_passphrase_makes_no_backup(
     filled_dir: Path, tmp_path: Path, clock: FakeClock
 ) -> None:
-    with Store.open(filled_dir, clock=clock) as store:
-        with pytest.raises(BackupError, match="at least 12 characters"):
-            bk.backup(store, tmp_path / "b", by="test", now=clock.now(), passphrase="short")
+    with (
+        Store.open(filled_dir, clock=clock) as store,
+        pytest.raises(BackupError, match="at least 12 characters"),
+    ):
+        bk.backup(store, tmp_path / "b", by="test", now=clock.now(), passphrase="short")
     assert bk.complete_backups(tmp_path / "b") == []
     assert [p for p in (tmp_path / "b").iterdir()] == []
 
