@@ -140,7 +140,10 @@ class TerminalAPI:
         wanted = names or sorted(defs)
         out = []
         for name in wanted:
-            v = self.table.get(name)
+            try:
+                v = self.table.get(name)
+            except KeyError:
+                raise HmiError(f"There is no tag {name!r} in this plant.", "Unknown tag") from None
             units = defs[name].units if name in defs else ""
             out.append(TagReading(name, v.value, v.quality.value, units, v.server_time, v.reason))
         return out

@@ -1,0 +1,247 @@
+"""The Terminal API on a socket: one connection per terminal, one session per connection.
+
+A connection first says which terminal it is (``hello``). On the local Unix
+socket the terminal ID is claimed and the source is the peer's account from
+the kernel (plus the SSH client address the terminal reports, which the
+terminal's ``sources`` patterns in plant.toml then allow or not); over TLS the
+terminal ID is the client certificate's common name and the source the peer's
+address, and a claim that differs is refused. Either way, the server decides
+the ``Origin`` and the core checks it like any other.
+
+Requests on one connection run concurrently (a query can be cancelled while it
+runs) and their answers go out through one writer. A terminal that goes away
+loses its session, recorded as ended with ``terminal_disconnected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pwd
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from hmi.core.api import TerminalAPI
+from hmi.core.errors import HmiError, SessionEnded
+from hmi.core.identity import Session
+from hmi.core.records import Origin, SecurityEntry
+from hmi.core.terminals import TerminalConfig
+from hmi.remote import protocol as rpc
+from hmi.remote.certs import CertificateError
+from hmi.remote.codec import CodecError, decode, encode
+from hmi.remote.methods import METHODS, Method
+from hmi.remote.tls import PeerCheck
+
+log = logging.getLogger(__name__)
+
+HELLO = "hello"
+DISCONNECTED = "terminal_disconnected"
+
+
+@dataclass(eq=False)
+class Connection:
+    """One terminal's link: who it is, its session, its answers in flight."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    peer_account: str | None
+    peer_address: str | None
+    certified_terminal: str | None
+    origin: Origin | None = None
+    session: Session | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self.write_lock:
+            self.writer.write(rpc.encode_message(message))
+            await self.writer.drain()
+
+
+class TerminalServer:
+    """Serves one ``TerminalAPI`` to any number of terminals."""
+
+    def __init__(
+        self,
+        api: TerminalAPI,
+        terminals: list[TerminalConfig],
+        *,
+        peer_check: PeerCheck | None = None,
+    ) -> None:
+        self.api = api
+        self.terminals = {t.id: t for t in terminals}
+        self.peer_check = peer_check
+        self.connections: set[Connection] = set()
+
+    # -- accepting ---------------------------------------------------------------
+
+    async def serve_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        account = _peer_account(writer.get_extra_info("socket"))
+        await self._serve(Connection(reader, writer, account, None, None))
+
+    async def serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        address = writer.get_extra_info("peername")
+        host = str(address[0]) if address else "unknown"
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        try:
+            if self.peer_check is None:
+                raise CertificateError("This server admits no TLS terminals.")
+            peer = self.peer_check.identify(der)
+        except CertificateError as exc:
+            await self._refuse_link(writer, host, exc.message)
+            return
+        await self._serve(Connection(reader, writer, None, host, peer.terminal_id))
+
+    async def _refuse_link(self, writer: asyncio.StreamWriter, host: str, why: str) -> None:
+        log.warning("terminal link from %s refused: %s", host, why)
+        await self.api.identity.recorder.commit(
+            [_link_refused(Origin("unknown", f"tls:{host}"), why)]
+        )
+        with contextlib.suppress(ConnectionError, OSError):
+            writer.write(rpc.encode_message(rpc.notification("refused", {"reason": why})))
+            await writer.drain()
+        writer.close()
+
+    # -- one connection ------------------------------------------------------------
+
+    async def _serve(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        try:
+            while True:
+                try:
+                    message = await rpc.read_message(conn.reader)
+                except rpc.RpcError as exc:
+                    await conn.send(rpc.error(None, exc))
+                    continue
+                if message is None:
+                    break
+                task = asyncio.create_task(self._answer(conn, message))
+                conn.tasks.add(task)
+                task.add_done_callback(conn.tasks.discard)
+        except (rpc.ProtocolError, ConnectionError, OSError) as exc:
+            log.info("terminal link closed: %s", exc)
+        finally:
+            for task in list(conn.tasks):
+                task.cancel()
+            if conn.session is not None:
+                await self.api.identity.end_session(conn.session, DISCONNECTED)
+                conn.session = None
+            self.connections.discard(conn)
+            conn.writer.close()
+
+    async def _answer(self, conn: Connection, message: dict[str, Any]) -> None:
+        request_id = message.get("id")
+        try:
+            value = await self._call(conn, message)
+        except rpc.RpcError as exc:
+            answer = rpc.error(request_id, exc)
+        except SessionEnded as exc:
+            answer = rpc.error(request_id, rpc.RpcError(rpc.SESSION_ENDED, exc.message))
+        except HmiError as exc:
+            data = {"title": exc.title, "kind": type(exc).__name__}
+            answer = rpc.error(request_id, rpc.RpcError(rpc.REFUSED, exc.message, data))
+        except CodecError as exc:
+            answer = rpc.error(request_id, rpc.RpcError(rpc.INVALID_PARAMS, str(exc)))
+        except Exception:
+            log.exception("terminal request %s failed", message.get("method"))
+            answer = rpc.error(
+                request_id, rpc.RpcError(rpc.INTERNAL_ERROR, "the runtime could not answer")
+            )
+        else:
+            answer = rpc.result(request_id, value)
+        if request_id is not None:
+            with contextlib.suppress(ConnectionError, OSError):
+                await conn.send(answer)
+
+    async def _call(self, conn: Connection, message: dict[str, Any]) -> Any:
+        name = message.get("method")
+        params = message.get("params", {})
+        if not isinstance(name, str) or not isinstance(params, dict):
+            raise rpc.RpcError(rpc.INVALID_REQUEST, "method must be text and params an object")
+        if name == HELLO:
+            return self._hello(conn, params)
+        method = METHODS.get(name)
+        if method is None:
+            raise rpc.RpcError(rpc.METHOD_NOT_FOUND, f"no method {name!r}")
+        if conn.origin is None:
+            raise rpc.RpcError(rpc.INVALID_REQUEST, "say hello first: which terminal is this?")
+        kwargs = self._arguments(conn, method, params)
+        try:
+            fn = method.bind(self.api)
+        except LookupError as exc:
+            raise rpc.RpcError(rpc.METHOD_NOT_FOUND, str(exc)) from None
+        value = await fn(**kwargs) if method.is_async else fn(**kwargs)
+        if method.name == "login":
+            conn.session = value
+        elif method.name == "logout":
+            conn.session = None
+        return encode(value)
+
+    def _arguments(
+        self, conn: Connection, method: Method, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        unknown = set(params) - set(method.params)
+        if unknown:
+            raise rpc.RpcError(
+                rpc.INVALID_PARAMS, f"{method.name} takes no {', '.join(sorted(unknown))}"
+            )
+        missing = method.required - set(params)
+        if missing:
+            raise rpc.RpcError(
+                rpc.INVALID_PARAMS, f"{method.name} needs {', '.join(sorted(missing))}"
+            )
+        kwargs = {k: decode(method.params[k], v, f"{method.name}.{k}") for k, v in params.items()}
+        if "session" in method.injects:
+            if conn.session is None:
+                raise SessionEnded("No one is logged in at this terminal.")
+            kwargs["session"] = conn.session
+        if "origin" in method.injects:
+            kwargs["origin"] = conn.origin
+        return kwargs
+
+    def _hello(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+        terminal = params.get("terminal")
+        ssh = params.get("ssh_client")
+        if conn.origin is not None:
+            raise rpc.RpcError(rpc.INVALID_REQUEST, "this connection has said hello already")
+        if conn.certified_terminal is not None:
+            if terminal not in (None, conn.certified_terminal):
+                raise HmiError(
+                    f"This terminal's certificate names {conn.certified_terminal}, not {terminal}.",
+                    "Not this terminal",
+                )
+            terminal = conn.certified_terminal
+            source = f"tls:{conn.peer_address}"
+        else:
+            if not isinstance(terminal, str) or not terminal:
+                raise rpc.RpcError(rpc.INVALID_PARAMS, "hello needs the terminal ID")
+            who = conn.peer_account or "unknown"
+            source = (
+                f"ssh:{str(ssh).split()[0]} ({who})"
+                if isinstance(ssh, str) and ssh.strip()
+                else f"local:{who}@{socket.gethostname()}"
+            )
+        if terminal not in self.terminals and self.terminals:
+            raise HmiError(f"{terminal} is not a terminal of this plant.", "Unknown terminal")
+        conn.origin = Origin(str(terminal), source)
+        return {"terminal": conn.origin.terminal_id, "source": conn.origin.source}
+
+
+def _peer_account(sock: socket.socket | None) -> str | None:
+    """The account of the process at the other end of a Unix socket, from the kernel."""
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        return pwd.getpwuid(uid).pw_name
+    except (OSError, KeyError):
+        return None
+
+
+def _link_refused(origin: Origin, why: str) -> SecurityEntry:
+    return SecurityEntry("terminal_refused", None, origin, actor_id="system", detail=why)

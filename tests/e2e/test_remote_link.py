@@ -1,0 +1,160 @@
+"""The Terminal API over a real Unix socket and over mutual TLS on 127.0.0.1.
+
+The server decides who the terminal is; the client cannot send a session or an
+origin; refusals arrive as the core's own errors; a dropped link ends its
+session on the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from custos_plant import ApiPlant
+from custos_testkit import PLANT_PASSWORD, until
+
+from hmi.core.api_types import SetpointRequest, TagReading
+from hmi.core.commands import Credentials
+from hmi.core.errors import AuthenticationError, HmiError, SessionEnded
+from hmi.remote import protocol as rpc
+from hmi.remote.certs import CertificateAuthority
+from hmi.remote.client import LinkLost, RpcClient
+from hmi.remote.server import DISCONNECTED, TerminalServer
+from hmi.remote.tls import PeerCheck, client_context, server_context
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def served(api_plant: ApiPlant, tmp_path: Path) -> AsyncIterator[tuple[TerminalServer, Path]]:
+    assert api_plant.runtime.services is not None
+    terminals = api_plant.runtime.services.config.terminals
+    server = TerminalServer(api_plant.api, terminals)
+    path = tmp_path / "custos.sock"
+    listener = await asyncio.start_unix_server(server.serve_unix, path, limit=rpc.MAX_MESSAGE)
+    try:
+        yield server, path
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+def security_events(plant: ApiPlant, event: str) -> list[tuple[object, ...]]:
+    return plant.query(
+        "SELECT user_id, terminal_id, source, detail FROM security_event_records "
+        "WHERE event = ? ORDER BY seq",
+        [event],
+    )
+
+
+async def test_a_local_terminal_logs_in_reads_and_writes_over_the_socket(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    _, path = served
+    client = await RpcClient.unix(path)
+    try:
+        hello = await client.hello("T-CONSOLE-1")
+        assert hello["terminal"] == "T-CONSOLE-1" and hello["source"].startswith("local:")
+        session = await client.call("login", user_id="op1", password=PLANT_PASSWORD)
+        assert session.user.user_id == "op1" and session.origin.terminal_id == "T-CONSOLE-1"
+        readings = await client.call("read_tags", names=["BR101.TEMP_PV"])
+        assert isinstance(readings[0], TagReading) and readings[0].tag == "BR101.TEMP_PV"
+        assert "write_setpoint" in await client.call("permissions")
+
+        request = SetpointRequest(
+            "BR101.AGIT_SP", 150.0, "remote test", Credentials(PLANT_PASSWORD, "op1")
+        )
+        outcome = await client.call("request_write", request=request)
+        assert outcome.outcome == "done"
+        await until(lambda: api_plant.value("BR101.AGIT_SP") == 150.0, what="the PLC took it")
+        rows = api_plant.query(
+            "SELECT actor_id, terminal_id, source FROM audit_records "
+            "WHERE action = 'write_setpoint' AND outcome = 'done'"
+        )
+        assert rows == [("op1", "T-CONSOLE-1", hello["source"])]
+    finally:
+        await client.close()
+
+
+async def test_refusals_arrive_as_the_cores_errors(served: tuple[TerminalServer, Path]) -> None:
+    _, path = served
+    client = await RpcClient.unix(path)
+    try:
+        with pytest.raises(HmiError, match="hello"):
+            await client.call("read_tags", names=[])
+        await client.hello("T-CONSOLE-1")
+        with pytest.raises(SessionEnded):
+            await client.call("read_tags", names=[])
+        with pytest.raises(AuthenticationError) as refused:
+            await client.call("login", user_id="op1", password="wrong password 1")
+        assert refused.value.title == AuthenticationError.title
+        for forbidden in ("identity.login", "commands.write", "_preview", "table.get"):
+            with pytest.raises(HmiError, match="no method"):
+                await client.request(forbidden, {})
+        await client.call("login", user_id="op1", password=PLANT_PASSWORD)
+        with pytest.raises(HmiError, match="takes no session"):
+            await client.request("read_tags", {"names": [], "session": {"session_id": "x"}})
+        with pytest.raises(HmiError, match=r"read_tags\.names"):
+            await client.request("read_tags", {"names": "BR101.TEMP_PV"})
+    finally:
+        await client.close()
+
+
+async def test_a_dropped_link_ends_its_session_on_the_record(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    server, path = served
+    client = await RpcClient.unix(path)
+    await client.hello("T-CONSOLE-1")
+    session = await client.call("login", user_id="op1", password=PLANT_PASSWORD)
+    await client.close()
+    await until(lambda: not server.connections, what="the server saw the link go")
+    ended = api_plant.query(
+        "SELECT user_id, terminal_id FROM security_event_records WHERE session_id = ? "
+        "AND event = ?",
+        [session.session_id, DISCONNECTED],
+    )
+    assert ended == [("op1", "T-CONSOLE-1")]
+    assert session.session_id not in api_plant.api.identity.sessions
+
+
+async def test_tls_terminal_is_the_certificate_and_revocation_is_recorded(
+    api_plant: ApiPlant, tmp_path: Path
+) -> None:
+    assert api_plant.runtime.services is not None
+    ca = CertificateAuthority.init(tmp_path / "certs", "Test plant")
+    ca.issue_server(hosts=["127.0.0.1"])
+    imaging = ca.issue_terminal("T-IMAGING-1")
+    server = TerminalServer(
+        api_plant.api,
+        api_plant.runtime.services.config.terminals,
+        peer_check=PeerCheck(ca.directory),
+    )
+    listener = await asyncio.start_server(
+        server.serve_tls, "127.0.0.1", 0, ssl=server_context(ca.directory), limit=rpc.MAX_MESSAGE
+    )
+    port = listener.sockets[0].getsockname()[1]
+    context = client_context(imaging.cert, imaging.key, ca.ca_cert_path)
+    try:
+        client = await RpcClient.tls("127.0.0.1", port, context)
+        with pytest.raises(HmiError, match="names T-IMAGING-1, not T-CONSOLE-1"):
+            await client.hello("T-CONSOLE-1")
+        hello = await client.hello(None)
+        assert hello == {"terminal": "T-IMAGING-1", "source": "tls:127.0.0.1"}
+        session = await client.call("login", user_id="op1", password=PLANT_PASSWORD)
+        assert session.origin.terminal_id == "T-IMAGING-1"
+        await client.close()
+
+        ca.revoke("T-IMAGING-1")
+        refused = await RpcClient.tls("127.0.0.1", port, context)
+        await asyncio.wait_for(refused.closed.wait(), 10)
+        with pytest.raises(LinkLost, match="revoked"):
+            await refused.hello(None)
+        await refused.close()
+        rows = security_events(api_plant, "terminal_refused")
+        assert len(rows) == 1 and rows[0][2] == "tls:127.0.0.1" and "revoked" in str(rows[0][3])
+    finally:
+        listener.close()
+        await listener.wait_closed()
