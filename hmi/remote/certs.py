@@ -195,9 +195,7 @@ class CertificateAuthority:
             )
         return self._issue(terminal_id, days, client=True)
 
-    def issue_server(
-        self, *, hosts: list[str], days: int = 825, name: str = SERVER_NAME
-    ) -> Issued:
+    def issue_server(self, *, hosts: list[str], days: int = 825, name: str = SERVER_NAME) -> Issued:
         """The runtime's TLS certificate, valid for ``hosts`` (DNS names or IP addresses)."""
         if not hosts:
             raise CertificateError("Name at least one host the terminals connect to (--host).")

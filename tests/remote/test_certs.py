@@ -42,9 +42,7 @@ async def handshake(ca_dir: Path, cert: Path, key: Path, ca_cert: Path) -> Peer 
     try:
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    "127.0.0.1", port, ssl=client_context(cert, key, ca_cert)
-                ),
+                asyncio.open_connection("127.0.0.1", port, ssl=client_context(cert, key, ca_cert)),
                 10,
             )
             # TLS 1.3: a refused client certificate shows at the client's first read.
