@@ -44,6 +44,8 @@ class Method:
     """Parameter name → resolved annotation, for the parameters the wire carries."""
     required: frozenset[str]
     injects: tuple[str, ...]
+    order: tuple[str, ...]
+    """Every parameter, injected ones included, in the signature's order."""
     returns: Any
     is_async: bool
 
@@ -81,6 +83,7 @@ def _methods_of(cls: type, desk: str | None) -> dict[str, Method]:
             params,
             frozenset(required),
             tuple(injects),
+            tuple(p for p in signature.parameters if p != "self"),
             hints.get("return", Any),
             inspect.iscoroutinefunction(fn),
         )

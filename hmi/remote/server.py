@@ -11,6 +11,12 @@ the ``Origin`` and the core checks it like any other.
 Requests on one connection run concurrently (a query can be cancelled while it
 runs) and their answers go out through one writer. A terminal that goes away
 loses its session, recorded as ended with ``terminal_disconnected``.
+
+What changed is pushed a few times a second (``hmi.remote.state``). Pushes
+never wait for a terminal: a terminal whose unread data passes ``SLOW_BYTES``
+gets no value updates until it catches up (state still goes out, it is
+small), and one past ``STUCK_BYTES`` is cut off, so no terminal can hold up
+the runtime or the others.
 """
 
 from __future__ import annotations
@@ -32,13 +38,19 @@ from hmi.core.terminals import TerminalConfig
 from hmi.remote import protocol as rpc
 from hmi.remote.certs import CertificateError
 from hmi.remote.codec import CodecError, decode, encode
-from hmi.remote.methods import METHODS, Method
+from hmi.remote.methods import DESKS, METHODS, Method
+from hmi.remote.state import Links, PushState, sections
 from hmi.remote.tls import PeerCheck
 
 log = logging.getLogger(__name__)
 
 HELLO = "hello"
+STATE = "state"
 DISCONNECTED = "terminal_disconnected"
+STUCK = "terminal_stuck"
+PUSH_EVERY_S = 0.25
+SLOW_BYTES = 256 * 1024
+STUCK_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(eq=False)
@@ -54,6 +66,11 @@ class Connection:
     session: Session | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    push: PushState = field(default_factory=PushState)
+
+    def buffered(self) -> int:
+        transport = self.writer.transport
+        return transport.get_write_buffer_size() if not transport.is_closing() else 0
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.write_lock:
@@ -70,10 +87,16 @@ class TerminalServer:
         terminals: list[TerminalConfig],
         *,
         peer_check: PeerCheck | None = None,
+        links: Links | None = None,
+        push_every_s: float = PUSH_EVERY_S,
+        plant: str = "",
     ) -> None:
         self.api = api
+        self.plant = plant
         self.terminals = {t.id: t for t in terminals}
         self.peer_check = peer_check
+        self.links = links
+        self.push_every_s = push_every_s
         self.connections: set[Connection] = set()
 
     # -- accepting ---------------------------------------------------------------
@@ -110,6 +133,7 @@ class TerminalServer:
 
     async def _serve(self, conn: Connection) -> None:
         self.connections.add(conn)
+        pusher = asyncio.create_task(self._push(conn))
         try:
             while True:
                 try:
@@ -125,6 +149,7 @@ class TerminalServer:
         except (rpc.ProtocolError, ConnectionError, OSError) as exc:
             log.info("terminal link closed: %s", exc)
         finally:
+            pusher.cancel()
             for task in list(conn.tasks):
                 task.cancel()
             if conn.session is not None:
@@ -164,6 +189,8 @@ class TerminalServer:
             raise rpc.RpcError(rpc.INVALID_REQUEST, "method must be text and params an object")
         if name == HELLO:
             return self._hello(conn, params)
+        if name == STATE:
+            return self._state(conn)
         method = METHODS.get(name)
         if method is None:
             raise rpc.RpcError(rpc.METHOD_NOT_FOUND, f"no method {name!r}")
@@ -228,7 +255,66 @@ class TerminalServer:
         if terminal not in self.terminals and self.terminals:
             raise HmiError(f"{terminal} is not a terminal of this plant.", "Unknown terminal")
         conn.origin = Origin(str(terminal), source)
-        return {"terminal": conn.origin.terminal_id, "source": conn.origin.source}
+        desks = [d for d in DESKS if getattr(self.api, d, None) is not None]
+        return {
+            "terminal": conn.origin.terminal_id,
+            "source": conn.origin.source,
+            "plant": self.plant,
+            "desks": desks,
+        }
+
+    def _state(self, conn: Connection) -> dict[str, Any]:
+        """Everything the terminal shows, now; pushes go on from here."""
+        if conn.session is None:
+            raise SessionEnded("No one is logged in at this terminal.")
+        conn.push = PushState()
+        now = sections(self.api, conn.session, self.links)
+        conn.push.changed_sections(now)
+        try:
+            tags = conn.push.changed_tags(self.api, conn.session)
+        except HmiError:  # a password change is due: no values yet
+            tags = []
+        return {"sections": now, "tags": tags}
+
+    # -- pushing ---------------------------------------------------------------------
+
+    async def _push(self, conn: Connection) -> None:
+        while True:
+            await asyncio.sleep(self.push_every_s)  # the push rate, not a synchronisation
+            session = conn.session
+            if session is None:
+                continue
+            current = self.api.identity.sessions.get(session.session_id)
+            if current is None or not current.active:
+                conn.session = None
+                reason = session.end_reason or "ended"
+                self._post(conn, rpc.notification("session_ended", {"reason": reason}))
+                continue
+            buffered = conn.buffered()
+            if buffered > STUCK_BYTES:
+                log.warning("terminal %s is not reading: link cut", conn.origin)
+                await self.api.identity.end_session(session, STUCK)
+                conn.session = None
+                conn.writer.transport.abort()
+                return
+            changed = conn.push.changed_sections(sections(self.api, session, self.links))
+            if changed:
+                self._post(conn, rpc.notification("state", changed))
+            if buffered > SLOW_BYTES:
+                conn.push.dropped_value_pushes += 1
+                continue
+            try:
+                tags = conn.push.changed_tags(self.api, session)
+            except HmiError:
+                continue
+            if tags:
+                self._post(conn, rpc.notification("tags", {"readings": tags}))
+
+    @staticmethod
+    def _post(conn: Connection, message: dict[str, Any]) -> None:
+        """Queue a push without waiting for the terminal to read it."""
+        if not conn.writer.transport.is_closing():
+            conn.writer.write(rpc.encode_message(message))
 
 
 def _peer_account(sock: socket.socket | None) -> str | None:

@@ -8,20 +8,22 @@ session on the record.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from custos_plant import ApiPlant
+from custos_plant import CONSOLE, ApiPlant
 from custos_testkit import PLANT_PASSWORD, until
 
-from hmi.core.api_types import SetpointRequest, TagReading
+from hmi.core.api_types import Decision, SetpointRequest, TagReading
 from hmi.core.commands import Credentials
 from hmi.core.errors import AuthenticationError, HmiError, SessionEnded
 from hmi.remote import protocol as rpc
 from hmi.remote.certs import CertificateAuthority
 from hmi.remote.client import LinkLost, RpcClient
 from hmi.remote.server import DISCONNECTED, TerminalServer
+from hmi.remote.terminal_api import RemoteTerminalAPI
 from hmi.remote.tls import PeerCheck, client_context, server_context
 
 pytestmark = pytest.mark.timeout(120)
@@ -142,7 +144,7 @@ async def test_tls_terminal_is_the_certificate_and_revocation_is_recorded(
         with pytest.raises(HmiError, match="names T-IMAGING-1, not T-CONSOLE-1"):
             await client.hello("T-CONSOLE-1")
         hello = await client.hello(None)
-        assert hello == {"terminal": "T-IMAGING-1", "source": "tls:127.0.0.1"}
+        assert (hello["terminal"], hello["source"]) == ("T-IMAGING-1", "tls:127.0.0.1")
         session = await client.call("login", user_id="op1", password=PLANT_PASSWORD)
         assert session.origin.terminal_id == "T-IMAGING-1"
         await client.close()
@@ -158,3 +160,92 @@ async def test_tls_terminal_is_the_certificate_and_revocation_is_recorded(
     finally:
         listener.close()
         await listener.wait_closed()
+
+
+async def remote_terminal(path: Path, terminal: str) -> RemoteTerminalAPI:
+    client = await RpcClient.unix(path)
+    return RemoteTerminalAPI(client, await client.hello(terminal))
+
+
+async def test_a_remote_approval_reaches_the_supervisor_within_a_second(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    _, path = served
+    console = await remote_terminal(path, "T-CONSOLE-1")
+    desk = await remote_terminal(path, "T-SUPERVISOR-1")
+    try:
+        op = await console.login("op1", PLANT_PASSWORD, CONSOLE)
+        sup = await desk.login("sup1", PLANT_PASSWORD, CONSOLE)
+        assert desk.pending_approvals(sup) == []
+        (before,) = console.read_tags(op, ["BR101.TEMP_SP"])
+
+        asked = await console.request_write(
+            op,
+            CONSOLE,
+            SetpointRequest("BR101.TEMP_SP", 37.5, "warm up", Credentials(PLANT_PASSWORD, "op1")),
+        )
+        assert asked.outcome == "pending"
+        requested = time.monotonic()
+        await until(lambda: desk.pending_approvals(sup), timeout=5, what="pushed to the desk")
+        assert time.monotonic() - requested < 1.0
+        (pending,) = desk.pending_approvals(sup)
+        assert (pending.requester_id, pending.new_value) == ("op1", 37.5)
+
+        done = await desk.decide(
+            sup, CONSOLE, Decision(pending.approval_id, True, "sup1", PLANT_PASSWORD, "agreed")
+        )
+        assert done is not None and done.outcome == "done"
+        await until(
+            lambda: console.read_tags(op, ["BR101.TEMP_SP"])[0].value == 37.5,
+            timeout=5,
+            what="the console sees the new setpoint",
+        )
+        assert before.value != 37.5
+        assert console.pending_approvals(op) == []
+        rows = api_plant.query(
+            "SELECT DISTINCT actor_id, terminal_id FROM audit_records "
+            "WHERE terminal_id = 'T-SUPERVISOR-1'"
+        )
+        assert rows == [("sup1", "T-SUPERVISOR-1")]
+    finally:
+        await console.client.close()
+        await desk.client.close()
+
+
+async def test_a_stuck_terminal_does_not_slow_the_others(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    server, path = served
+    stuck_reader, stuck_writer = await asyncio.open_unix_connection(path, limit=rpc.MAX_MESSAGE)
+    for request_id, (method, params) in enumerate(
+        [
+            ("hello", {"terminal": "T-CONSOLE-1"}),
+            ("login", {"user_id": "op2", "password": PLANT_PASSWORD}),
+        ],
+        start=1,
+    ):
+        stuck_writer.write(rpc.encode_message(rpc.request(request_id, method, params)))
+    await stuck_writer.drain()
+    live = await remote_terminal(path, "T-CONSOLE-1")
+    try:
+        op = await live.login("op1", PLANT_PASSWORD, CONSOLE)
+        assert api_plant.runtime.plant is not None
+        # The stuck terminal never reads; the live one must keep getting new values.
+        for step in range(5):
+            value = 100.0 + step
+            outcome = await live.request_write(
+                op,
+                CONSOLE,
+                SetpointRequest("BR101.AGIT_SP", value, "test", Credentials(PLANT_PASSWORD, "op1")),
+            )
+            assert outcome.outcome == "done"
+            await until(
+                lambda v=value: live.read_tags(op, ["BR101.AGIT_SP"])[0].value == v,
+                timeout=5,
+                what=f"the live terminal sees {value}",
+            )
+        assert len(server.connections) == 2
+    finally:
+        await live.client.close()
+        stuck_writer.close()
+        del stuck_reader
