@@ -113,6 +113,8 @@ def _verify_dir(
         _chains(con, root, manifest, checkpoints, hmac_key, report)
         _images(con, root, report)
         _views(con, root, manifest, report)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        report.add(pf.MANIFEST, None, f"is not a valid package manifest ({exc!r})")
     finally:
         con.close()
 
@@ -263,8 +265,23 @@ def _chains(
                 stored = bytes.fromhex(previous)
             if first - 1 <= seq <= last and (stored is None or stored.hex() != digest):
                 report.add(name, seq, f"row differs from the one checkpoint {cp_seq} vouches for")
+        _covered(name, last, entry.get("covering_checkpoint"), checkpoints, report)
         report.rows += len(digests)
         report.chains += 1
+
+
+def _covered(
+    name: str, last: int, cover: Any, checkpoints: dict[int, Checkpoint], report: PackageReport
+) -> None:
+    """The last exported row must be one a signed checkpoint in the package vouches for."""
+    checkpoint = checkpoints.get(int(cover)) if cover is not None else None
+    head = parse_heads(checkpoint.heads).get(name) if checkpoint is not None else None
+    if head is None or head[0] != last:
+        report.add(
+            name,
+            last,
+            "no valid signed checkpoint in the package vouches for the last exported row",
+        )
 
 
 def _images(con: duckdb.DuckDBPyConnection, root: Path, report: PackageReport) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def test_qa_exports_and_an_inspector_verifies(plant: tuple[Path, Path], tmp_path
     rows = audit(plant[0], "package_exported")
     done = [r for r in rows if r[0] == "done" and str(out) in r[2]]
     assert len(done) == 1
-    outcome, actor, target, detail = done[0]
+    _, actor, target, detail = done[0]
     assert actor == "qa1" and target == f"package:{out}"
     assert sha.group(1) in detail and "integrity OK" in detail and " files;" in detail
 
@@ -119,3 +120,30 @@ def test_bad_options_are_named(plant: tuple[Path, Path], tmp_path: Path) -> None
     assert only.exit_code == 2 and "only apply with --package" in only.output
     missing = hmi("verify", "--package", str(tmp_path / "nope"))
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_failed_records_are_exported_loudly_and_exit_1(
+    plant: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(plant[0], data)
+    drop_and_update = [
+        "DROP TRIGGER security_event_records_no_update ON security_event_records",
+        "UPDATE security_event_records SET detail = 'rewritten' WHERE seq = 2",
+    ]
+    con = duckdb.connect(str(data / "hmi.duckdb"))
+    try:
+        for sql in drop_and_update:
+            con.execute(sql)
+    finally:
+        con.close()
+    out = tmp_path / "failed"
+    result = export((data, plant[1]), "qa1", out)
+    assert result.exit_code == 1, result.output
+    assert "FAILED: the records did not verify" in result.output
+    assert "security_event_records seq 2: digest does not match" in result.output
+    assert "FAILED - THE RECORDS DID NOT VERIFY" in (out / "SUMMARY.txt").read_text()
+    checked = hmi("verify", "--package", str(out))
+    assert checked.exit_code == 1 and "integrity at export: FAILED" in checked.output
+    done = [r for r in audit(data, "package_exported") if r[2] == f"package:{out}"]
+    assert len(done) == 1 and done[0][0] == "done" and "integrity FAILED" in done[0][3]
