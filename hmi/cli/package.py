@@ -11,7 +11,7 @@ import asyncio
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -27,6 +27,12 @@ from hmi.cli.common import (
     main,
     run,
 )
+
+if TYPE_CHECKING:
+    from hmi.bootstrap import Services
+    from hmi.core.identity import Session
+    from hmi.core.records import Origin
+    from hmi.store.package import PackageResult, Period
 
 EXPORT_PERMISSION = "export_records"
 ACTION = "package_exported"
@@ -45,6 +51,45 @@ def parse_moment(value: str, option: str, *, end: bool) -> datetime:
         fail(f"{option} {value!r} is not a date (2026-01-05) or date-time (2026-01-05T08:00).")
         raise AssertionError("unreachable") from None
     return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+async def _export(
+    services: Services, session: Session, origin: Origin, out: Path, period: Period
+) -> PackageResult:
+    """Check the permission, build the package, and record the outcome (or the refusal)."""
+    from hmi.core.api_refusals import record_refusal
+    from hmi.core.errors import HmiError, PackageError
+    from hmi.core.records import AuditEntry
+    from hmi.store.package import Exporter, build_package
+
+    what = f"{period.start.isoformat()}..{period.end.isoformat()} to {out}"
+    target = f"package:{out}"
+    try:
+        services.identity.require_permission(session, EXPORT_PERMISSION)
+    except HmiError as exc:
+        raise await record_refusal(
+            services.recorder, session, origin, ACTION, target, exc, what
+        ) from None
+    who = Exporter(session.user.user_id, session.user.full_name)
+
+    def entry(outcome: str, detail: str) -> AuditEntry:
+        return AuditEntry(
+            ACTION, outcome, who.user_id, who.full_name, origin, target=target, detail=detail[:2000]
+        )
+
+    try:
+        result = await asyncio.to_thread(
+            build_package, services.store, out, period, who, plant=services.config.plant.name
+        )
+    except PackageError as exc:
+        await services.recorder.commit([entry("failed", f"{what}: {exc.message}")])
+        raise
+    verdict = "integrity OK" if result.integrity_ok else "integrity FAILED"
+    detail = (
+        f"period {what}; {result.files} files; manifest SHA-256 {result.manifest_sha256}; {verdict}"
+    )
+    await services.recorder.commit([entry("done", detail)])
+    return result
 
 
 @main.command("export-package")
@@ -73,10 +118,7 @@ def export_package(
 ) -> None:
     """Export an inspection package for a period (needs export_records; exit 1 if FAILED)."""
     from hmi.bootstrap import local_origin, open_services
-    from hmi.core.api_refusals import record_refusal
-    from hmi.core.errors import HmiError, PackageError
-    from hmi.core.records import AuditEntry
-    from hmi.store.package import Exporter, Period, build_package, check_out
+    from hmi.store.package import Period, check_out
 
     period = Period(parse_moment(start, "--from", end=False), parse_moment(end, "--to", end=True))
     origin = local_origin(terminal)
@@ -84,59 +126,15 @@ def export_package(
         check_out(out)
         services = open_services(data, config, origin=origin)
     user_id, password = _credentials(user, password_stdin, "a user with export_records")
-    what = f"{period.start.isoformat()}..{period.end.isoformat()} to {out}"
     try:
         with explained():
 
-            async def go() -> Any:
-                identity = services.identity
-                session = await identity.login(user_id, password, origin)
+            async def go() -> PackageResult:
+                session = await services.identity.login(user_id, password, origin)
                 try:
-                    try:
-                        identity.require_permission(session, EXPORT_PERMISSION)
-                    except HmiError as exc:
-                        target = f"package:{out}"
-                        raise await record_refusal(
-                            services.recorder, session, origin, ACTION, target, exc, what
-                        ) from None
-                    who = Exporter(session.user.user_id, session.user.full_name)
-
-                    def entry(outcome: str, detail: str) -> AuditEntry:
-                        return AuditEntry(
-                            ACTION,
-                            outcome,
-                            who.user_id,
-                            who.full_name,
-                            origin,
-                            target=f"package:{out}",
-                            detail=detail[:2000],
-                        )
-
-                    try:
-                        result = await asyncio.to_thread(
-                            build_package,
-                            services.store,
-                            out,
-                            period,
-                            who,
-                            plant=services.config.plant.name,
-                        )
-                    except PackageError as exc:
-                        await services.recorder.commit([entry("failed", f"{what}: {exc.message}")])
-                        raise
-                    verdict = "integrity OK" if result.integrity_ok else "integrity FAILED"
-                    await services.recorder.commit(
-                        [
-                            entry(
-                                "done",
-                                f"period {what}; {result.files} files; manifest SHA-256 "
-                                f"{result.manifest_sha256}; {verdict}",
-                            )
-                        ]
-                    )
-                    return result
+                    return await _export(services, session, origin, out, period)
                 finally:
-                    await identity.logout(session)
+                    await services.identity.logout(session)
 
             result = run(go)
     finally:
