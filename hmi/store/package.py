@@ -35,7 +35,7 @@ from hmi.store import package_files as pf
 from hmi.store.anchors import AnchorLog, Checkpoint
 from hmi.store.db import Store
 from hmi.store.keys import PUBLIC_KEY_FILE
-from hmi.store.package_text import VERIFY_TEXT, summary_text
+from hmi.store.package_text import summary_text, verify_text
 from hmi.store.qa import QA_VIEWS
 from hmi.store.tables import CAPTURES, CHAINED_TABLES, ChainedTable
 from hmi.store.verify_images import IMAGE_EXTENSIONS, file_sha256
@@ -330,7 +330,7 @@ def _fill(
         "images": images,
         "reports": reports,
     }
-    (root / pf.VERIFY_MD).write_text(VERIFY_TEXT)
+    (root / pf.VERIFY_MD).write_text(verify_text())
     (root / pf.SUMMARY).write_text(summary_text(manifest))
     manifest["files"] = pf.file_entries(root)
     return manifest, problems

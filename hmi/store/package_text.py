@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
-VERIFY_TEXT = """\
+_VERIFY = """\
 # Verifying this Custos inspection package
 
 This package holds the records of one plant for one period, exported by a
@@ -14,9 +15,11 @@ need access to the plant.
 
 ## 1. Install
 
-Install Custos on any computer (Python 3.12 or later):
+This package was written by Custos {version}. Install that version (or a
+later one) on any computer with Python 3.11 or later, from the distribution
+the plant or its vendor gives you, for example:
 
-    python -m pip install custos
+    python -m pip install custos-{version}-py3-none-any.whl
 
 ## 2. Check the package
 
@@ -85,6 +88,15 @@ those in this package.
 | `reports/` | reports added by the plant |
 | `SUMMARY.txt` | the period, who exported, counts, integrity result |
 """
+
+
+def verify_text() -> str:
+    """VERIFY.md, naming the Custos version that wrote the package."""
+    try:
+        version = metadata.version("custos")
+    except metadata.PackageNotFoundError:
+        version = "(unknown version)"
+    return _VERIFY.format(version=version)
 
 
 def summary_text(manifest: dict[str, Any]) -> str:
