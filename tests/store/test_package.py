@@ -295,3 +295,35 @@ def test_output_must_be_new_or_empty(filled_dir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert export(filled_dir, empty).integrity_ok and (empty / pf.MANIFEST).is_file()
+
+
+def test_a_chained_row_deleted_is_a_gap_without_the_keys(package: Path) -> None:
+    path = package / "chains" / f"{AUDIT.name}.parquet"
+    first = manifest(package)["chains"][AUDIT.name]["first_seq"]
+    gone = first + 2
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet('{path}') WHERE seq <> {gone} ORDER BY seq) "
+        f"TO '{path}.new' (FORMAT parquet)"
+    )
+    con.close()
+    Path(f"{path}.new").replace(path)
+    found = problems(verify_package(package))
+    assert f"{AUDIT.name} seq {gone + 1}: row {gone} is missing before this row (deleted)" in found
+
+
+def test_a_period_without_records_is_an_empty_package_that_verifies(
+    filled_dir: Path, tmp_path: Path
+) -> None:
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    quiet = Period(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC))
+    with Store.open(filled_dir, clock=clock) as store:
+        result = build_package(store, tmp_path / "quiet", quiet, WHO, plant="Test plant")
+    assert result.integrity_ok
+    m = manifest(tmp_path / "quiet")
+    assert all(c["rows"] == 0 for c in m["chains"].values())
+    assert m["views"]["audit_trail"]["rows"] == 0 and m["views"]["users"]["rows"] >= 0
+    assert (
+        "audit_records: no records in the period" in (tmp_path / "quiet" / pf.SUMMARY).read_text()
+    )
+    assert verify_package(tmp_path / "quiet").ok
