@@ -61,7 +61,7 @@ class PackageReport:
             return f"FAILED: {len(self.problems)} problem(s) in package {self.path}; {key}"
         how = "recomputed with the HMAC key" if self.recomputed else "linked to signed checkpoints"
         return (
-            f"OK: package {self.path}: {self.files} files match the signed manifest; "
+            f"OK: package {self.path}: {self.files} listed files match the signed manifest; "
             f"{self.rows} records in {self.chains} chains {how}; {self.checkpoints} signed "
             f"checkpoints; {self.images} images; {key}"
         )
