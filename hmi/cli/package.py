@@ -121,6 +121,8 @@ def export_package(
     from hmi.store.package import Period, check_out
 
     period = Period(parse_moment(start, "--from", end=False), parse_moment(end, "--to", end=True))
+    if period.end <= period.start:
+        fail(f"--to {end} is not after --from {start}: the period would be empty.")
     origin = local_origin(terminal)
     with explained():
         check_out(out)

@@ -94,22 +94,23 @@ def _verify_dir(
     try:
         data = manifest_path.read_bytes()
         manifest: dict[str, Any] = json.loads(data)
-        if manifest.get("format") != pf.FORMAT:
-            report.add(pf.MANIFEST, None, f"package format {manifest.get('format')!r} is unknown")
-            return
     except (OSError, ValueError) as exc:
         report.add(pf.MANIFEST, None, f"missing or unreadable: {exc}")
         return
+    if not isinstance(manifest, dict) or manifest.get("format") != pf.FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        report.add(pf.MANIFEST, None, f"package format {found!r} is unknown")
+        return
     public = _signature(root, data, manifest, report, expect)
-    _files(root, manifest, report)
-    integrity = manifest.get("integrity", {})
-    if not integrity.get("ok", False):
-        for line in integrity.get("problems", []) or ["(no detail)"]:
-            report.add("integrity at export", None, f"FAILED: {line}")
     checkpoints = _checkpoints(root, public, report)
     hmac_key = _hmac_key(keys_dir, report) if keys_dir is not None else None
     con = duckdb.connect(":memory:")
     try:
+        _files(root, manifest, report)
+        integrity = manifest.get("integrity", {})
+        if not integrity.get("ok", False):
+            for line in integrity.get("problems", []) or ["(no detail)"]:
+                report.add("integrity at export", None, f"FAILED: {line}")
         _chains(con, root, manifest, checkpoints, hmac_key, report)
         _images(con, root, report)
         _views(con, root, manifest, report)

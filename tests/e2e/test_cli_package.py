@@ -110,6 +110,8 @@ def test_an_operator_is_refused_and_the_refusal_recorded(
 def test_bad_options_are_named(plant: tuple[Path, Path], tmp_path: Path) -> None:
     bad = export(plant, "qa1", tmp_path / "x", "--from", "yesterday", "--to", "2026-01-01")
     assert bad.exit_code == 2 and "--from 'yesterday' is not a date" in bad.output
+    backwards = export(plant, "qa1", tmp_path / "x", "--from", "2026-01-05", "--to", "2026-01-04")
+    assert backwards.exit_code == 2 and "is not after --from 2026-01-05" in backwards.output
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep").write_text("mine")

@@ -327,3 +327,22 @@ def test_a_period_without_records_is_an_empty_package_that_verifies(
         "audit_records: no records in the period" in (tmp_path / "quiet" / pf.SUMMARY).read_text()
     )
     assert verify_package(tmp_path / "quiet").ok
+
+
+def test_a_zip_with_an_unsafe_name_or_a_garbled_manifest_is_refused(
+    package: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../outside.txt", "x")
+    found = problems(verify_package(evil))
+    assert len(found) == 1 and "member '../outside.txt' has an unsafe name" in found[0]
+    assert not (tmp_path / "outside.txt").exists()
+
+    (package / pf.MANIFEST).write_text("[1, 2]")
+    assert problems(verify_package(package)) == ["manifest.json: package format None is unknown"]
+    (package / pf.MANIFEST).write_text('{"format": 1, "files": 3}')
+    found = problems(verify_package(package))
+    assert any(p.startswith("manifest.json: is not a valid package manifest") for p in found)
