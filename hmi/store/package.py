@@ -30,31 +30,24 @@ from typing import Any
 
 import duckdb
 
-from hmi.core.errors import PackageError
+from hmi.core.errors import HmiError, PackageError
 from hmi.store import package_files as pf
-from hmi.store.anchors import AnchorLog, Checkpoint
 from hmi.store.db import Store
 from hmi.store.keys import PUBLIC_KEY_FILE
+from hmi.store.package_parts import (
+    Period,
+    copy_query,
+    count_rows,
+    export_checkpoints,
+    export_images,
+    export_views,
+)
 from hmi.store.package_text import summary_text, verify_text
-from hmi.store.qa import QA_VIEWS
-from hmi.store.tables import CAPTURES, CHAINED_TABLES, ChainedTable
-from hmi.store.verify_images import IMAGE_EXTENSIONS, file_sha256
+from hmi.store.tables import CHAINED_TABLES, HISTORY_BATCHES, ChainedTable
 from hmi.store.verify_range import verify_range
 
 ExtraDocument = Callable[[Path], list[Path]]
 """Writes files into the given ``reports/`` folder and returns their paths."""
-
-TIME_COLUMNS = ("ts", "signed_at", "time")
-"""A view's period is read from the first of these columns it has; without one it is whole."""
-
-_CHECKPOINT = "SELECT seq, ts, heads, key_id, signature FROM checkpoints"
-
-
-@dataclass(frozen=True)
-class Period:
-    start: datetime
-    end: datetime
-    """Exclusive: records at ``start`` <= ts < ``end``."""
 
 
 @dataclass(frozen=True)
@@ -72,25 +65,6 @@ class PackageResult:
     integrity_ok: bool
     integrity: tuple[str, ...]
     """One line per chain checked, then each problem found."""
-
-
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _ts(value: datetime) -> str:
-    return f"TIMESTAMPTZ '{value.isoformat()}'"
-
-
-def _copy(cur: duckdb.DuckDBPyConnection, select: str, path: Path, fmt: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    options = "FORMAT csv, HEADER" if fmt == "csv" else "FORMAT parquet"
-    cur.execute(f"COPY ({select}) TO {_sql_path(path)} ({options})")
-
-
-def _count(cur: duckdb.DuckDBPyConnection, select: str) -> int:
-    row = cur.execute(f"SELECT count(*) FROM ({select})").fetchone()
-    return int(row[0]) if row else 0
 
 
 def check_out(out: Path) -> None:
@@ -153,133 +127,49 @@ def _export_chain(
         return entry, None
     select = f"SELECT * FROM {table.name} WHERE seq BETWEEN {first} AND {last} ORDER BY seq"
     rel = f"chains/{table.name}.parquet"
-    _copy(cur, select, root / rel, "parquet")
+    copy_query(cur, select, root / rel, "parquet")
     before = cur.execute(f"SELECT digest FROM {table.name} WHERE seq = ?", [first - 1]).fetchone()
     entry.update(
         file=rel,
-        rows=_count(cur, select),
+        rows=count_rows(cur, select),
         previous_digest=bytes(before[0]).hex() if before else None,
         covering_checkpoint=cover,
     )
     return entry, cover
 
 
-# -- views, images, checkpoints ------------------------------------------------------
-
-
-def _view_columns(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    rows = cur.execute(
-        "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
-    ).fetchall()
-    views = {
-        str(r[0])
-        for r in cur.execute(
-            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'"
-        ).fetchall()
-    }
-    columns: dict[str, list[str]] = {}
-    for table, column in rows:
-        if table in views and table in QA_VIEWS:
-            columns.setdefault(str(table), []).append(str(column))
-    return columns
-
-
-def _export_views(
-    cur: duckdb.DuckDBPyConnection, period: Period, root: Path
-) -> dict[str, dict[str, Any]]:
-    views: dict[str, dict[str, Any]] = {}
-    for view, columns in sorted(_view_columns(cur).items()):
-        time_col = next((c for c in TIME_COLUMNS if c in columns), None)
-        where = (
-            f" WHERE {time_col} >= {_ts(period.start)} AND {time_col} < {_ts(period.end)}"
-            if time_col
-            else ""
-        )
-        order = next((c for c in ("seq", time_col, columns[0]) if c in columns), columns[0])
-        select = f"SELECT * FROM {view}{where} ORDER BY {order}"
-        _copy(cur, select, root / f"views/{view}.csv", "csv")
-        _copy(cur, select, root / f"views/{view}.parquet", "parquet")
-        views[view] = {
-            "rows": _count(cur, select),
-            "time_column": time_col,
-            "csv": f"views/{view}.csv",
-            "parquet": f"views/{view}.parquet",
-        }
-    return views
-
-
-def _export_images(
-    cur: duckdb.DuckDBPyConnection, period: Period, images: Path, root: Path, problems: list[str]
-) -> int:
-    rows = cur.execute(
-        f"SELECT seq, sha256, format FROM {CAPTURES.name} WHERE ts >= ? AND ts < ? ORDER BY seq",
-        [period.start, period.end],
-    ).fetchall()
-    copied: set[str] = set()
-    for seq, sha, _fmt in rows:
-        digest = bytes(sha).hex()
-        found = [p for p in (images / f"{digest}.{e}" for e in IMAGE_EXTENSIONS) if p.is_file()]
-        if not found:
-            problems.append(f"{CAPTURES.name} seq {seq}: image file {images}/{digest}.* is missing")
-            continue
-        source = found[0]
-        if file_sha256(source)[0] != digest:
-            problems.append(f"{CAPTURES.name} seq {seq}: image file {source} was altered")
-        if source.name not in copied:
-            (root / "images").mkdir(exist_ok=True)
-            shutil.copyfile(source, root / "images" / source.name)
-            copied.add(source.name)
-    return len(copied)
-
-
-def _export_checkpoints(
-    cur: duckdb.DuckDBPyConnection, period: Period, covering: set[int], anchors: Path, root: Path
-) -> list[int]:
-    """The period's checkpoints, the first after it, and those covering each exported chain."""
-    wanted = {
-        int(r[0])
-        for r in cur.execute(
-            "SELECT seq FROM checkpoints WHERE ts >= ? AND ts < ?", [period.start, period.end]
-        ).fetchall()
-    }
-    after = cur.execute(
-        "SELECT seq FROM checkpoints WHERE ts >= ? ORDER BY seq LIMIT 1", [period.end]
-    ).fetchone()
-    if after is not None:
-        wanted.add(int(after[0]))
-    wanted |= covering
-    lines = []
-    for seq, ts, heads, key_id, signature in cur.execute(f"{_CHECKPOINT} ORDER BY seq").fetchall():
-        if int(seq) in wanted:
-            lines.append(Checkpoint(int(seq), ts, str(heads), str(key_id), bytes(signature)))
-    (root / "checkpoints").mkdir()
-    (root / pf.CHECKPOINTS).write_text("".join(c.to_line() + "\n" for c in lines))
-    anchored = []
-    for _, line in AnchorLog(anchors).read():
-        try:
-            if Checkpoint.from_line(line).seq in wanted:
-                anchored.append(line)
-        except (ValueError, KeyError):
-            continue
-    (root / pf.ANCHORS).write_text("".join(line + "\n" for line in anchored))
-    return [c.seq for c in lines]
+def _export_history_values(
+    cur: duckdb.DuckDBPyConnection, batches: dict[str, Any], root: Path
+) -> dict[str, Any]:
+    """The raw values of the exported history batches: each batch's SHA-256 vouches for them."""
+    select = (
+        "SELECT * FROM tag_history_values WHERE batch_seq BETWEEN "
+        f"{int(batches['first_seq'])} AND {int(batches['last_seq'])} ORDER BY batch_seq, idx"
+    )
+    rel = "chains/tag_history_values.parquet"
+    copy_query(cur, select, root / rel, "parquet")
+    return {"file": rel, "rows": count_rows(cur, select)}
 
 
 # -- the package -------------------------------------------------------------------
 
 
 def _extras(root: Path, extras: Sequence[ExtraDocument]) -> list[str]:
+    """Run each extra document; one that fails or writes outside ``reports/`` stops the export."""
     reports = root / pf.REPORTS
     reports.mkdir()
     written: list[str] = []
     for document in extras:
-        for path in document(reports):
+        name = getattr(document, "__name__", repr(document))
+        try:
+            paths = document(reports)
+        except HmiError as exc:
+            raise PackageError(f"extra document {name!r} failed: {exc.message}") from exc
+        for path in paths:
             resolved = path.resolve()
             if not resolved.is_relative_to(reports.resolve()) or not resolved.is_file():
                 raise PackageError(
-                    f"extra document {getattr(document, '__name__', document)!r} returned "
-                    f"{path}, which is not a file in {reports}."
+                    f"extra document {name!r} returned {path}, which is not a file in {reports}."
                 )
             written.append(pf.relative(root.resolve(), resolved))
     return written
@@ -310,9 +200,12 @@ def _fill(
             if entry["rows"]:
                 result = verify_range(cur, table, store.keys, entry["first_seq"], entry["last_seq"])
                 (checked if result.ok else problems).append(result.summary)
-        views = _export_views(cur, period, root)
-        images = _export_images(cur, period, store.data_dir.images, root, problems)
-        checkpoints = _export_checkpoints(cur, period, covering, store.data_dir.anchors, root)
+        history = chains.get(HISTORY_BATCHES.name)
+        if history is not None and history["rows"] and "tag_history_values" in present:
+            chains[HISTORY_BATCHES.name]["values"] = _export_history_values(cur, history, root)
+        views = export_views(cur, period, root)
+        images = export_images(cur, period, store.data_dir.images, root, problems)
+        checkpoints = export_checkpoints(cur, period, covering, store.data_dir.anchors, root)
     (root / "keys").mkdir()
     shutil.copyfile(store.data_dir.keys / PUBLIC_KEY_FILE, root / pf.PUBLIC_KEY)
     reports = _extras(root, extras)

@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hmi.core.errors import DataDirectoryError
 from hmi.store import package_files as pf
 from hmi.store.anchors import Checkpoint, parse_heads
+from hmi.store.history import verify_history
 from hmi.store.keys import KeyRing, load_public_key, public_key_id, verify_signature
-from hmi.store.tables import CAPTURES, CHAINED_TABLES
+from hmi.store.tables import CAPTURES, CHAINED_TABLES, HISTORY_BATCHES
 from hmi.store.verify import Problem, VerifyReport, verify_chain
 from hmi.store.verify_images import IMAGE_EXTENSIONS, file_sha256
 
@@ -267,8 +268,35 @@ def _chains(
             if first - 1 <= seq <= last and (stored is None or stored.hex() != digest):
                 report.add(name, seq, f"row differs from the one checkpoint {cp_seq} vouches for")
         _covered(name, last, entry.get("covering_checkpoint"), checkpoints, report)
+        if name == HISTORY_BATCHES.name and entry.get("values"):
+            _history_values(con, root, entry["values"], report)
         report.rows += len(digests)
         report.chains += 1
+
+
+def _history_values(
+    con: duckdb.DuckDBPyConnection, root: Path, entry: dict[str, Any], report: PackageReport
+) -> None:
+    """Each exported history batch's values against the SHA-256 its chained row holds."""
+    rel = str(entry["file"])
+    if not (root / rel).is_file():
+        return  # already named as missing
+    try:
+        con.execute(
+            "CREATE OR REPLACE TABLE tag_history_values AS SELECT * FROM read_parquet(?)",
+            [str(root / rel)],
+        )
+    except duckdb.Error as exc:
+        report.add(rel, None, f"cannot be read: {str(exc).splitlines()[0]}")
+        return
+    found = VerifyReport()
+    verify_history(con, found)
+    report.problems.extend(found.problems)
+    total = con.execute("SELECT count(*) FROM tag_history_values").fetchone()
+    if total is None or int(total[0]) != int(entry["rows"]):
+        report.add(
+            rel, None, f"holds {total[0] if total else 0} rows, the manifest says {entry['rows']}"
+        )
 
 
 def _covered(

@@ -346,3 +346,39 @@ def test_a_zip_with_an_unsafe_name_or_a_garbled_manifest_is_refused(
     (package / pf.MANIFEST).write_text('{"format": 1, "files": 3}')
     found = problems(verify_package(package))
     assert any(p.startswith("manifest.json: is not a valid package manifest") for p in found)
+
+
+def test_a_history_value_changed_is_named_by_its_batch(package: Path) -> None:
+    values = manifest(package)["chains"]["tag_history_batch_records"]["values"]
+    assert values["rows"] > 0
+    path = package / values["file"]
+    con = duckdb.connect()
+    batch, idx, tag = con.execute(
+        f"SELECT batch_seq, idx, tag FROM read_parquet('{path}') ORDER BY batch_seq, idx LIMIT 1"
+    ).fetchone()
+    con.execute(
+        f"COPY (SELECT * REPLACE (CASE WHEN batch_seq = {batch} AND idx = {idx} THEN 'edited' "
+        f"ELSE reason END AS reason) FROM read_parquet('{path}') ORDER BY batch_seq, idx) "
+        f"TO '{path}.new' (FORMAT parquet)"
+    )
+    con.close()
+    Path(f"{path}.new").replace(path)
+    found = problems(verify_package(package))
+    assert (
+        f"tag_history_batch_records seq {batch}: history row {idx} ({tag}) does not match the "
+        "batch (changed)" in found
+    )
+
+
+def test_an_extra_document_outside_reports_stops_the_export(
+    filled_dir: Path, tmp_path: Path
+) -> None:
+    def stray(reports: Path) -> list[Path]:
+        path = reports.parent / "stray.txt"
+        path.write_text("not a report")
+        return [path]
+
+    out = tmp_path / "package"
+    with pytest.raises(PackageError, match=r"extra document 'stray' returned .*stray\.txt"):
+        export(filled_dir, out, extras=[stray])
+    assert not out.exists() and not (tmp_path / ".partial-package").exists()
