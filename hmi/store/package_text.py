@@ -50,6 +50,8 @@ sequence number) and exits with status 1.
 * **Chains**: in each `chains/<table>.parquet` the sequence numbers run
   without a gap over the exported range, and each row a checkpoint vouches
   for has exactly the digest the checkpoint signed.
+* **Tag history**: the values in `chains/tag_history_values.parquet` hash,
+  batch by batch, to the SHA-256 each chained history batch row holds.
 * **Images**: each file in `images/` is named by its SHA-256, its content
   has that SHA-256, and a capture record in the package names it.
 * **Views**: the row counts of each `views/<view>.csv` and `.parquet`
