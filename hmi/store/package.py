@@ -46,6 +46,8 @@ from hmi.store.package_text import summary_text, verify_text
 from hmi.store.tables import CHAINED_TABLES, HISTORY_BATCHES, ChainedTable
 from hmi.store.verify_range import verify_range
 
+__all__ = ["Exporter", "ExtraDocument", "PackageResult", "Period", "build_package", "check_out"]
+
 ExtraDocument = Callable[[Path], list[Path]]
 """Writes files into the given ``reports/`` folder and returns their paths."""
 
