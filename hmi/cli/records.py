@@ -19,6 +19,7 @@ from hmi.cli.common import (
     USER_OPTION,
     _credentials,
     explained,
+    fail,
     main,
     read_secret,
     run,
@@ -76,12 +77,47 @@ def init(
 
 @main.command()
 @DATA_OPTION
-def verify(data: Path) -> None:
+@click.option(
+    "--package",
+    "package",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Check an inspection package (directory or .zip) instead; needs no data directory.",
+)
+@click.option(
+    "--keys",
+    "keys",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --package: the plant's keys directory, to recompute the chains (HMAC key).",
+)
+@click.option(
+    "--expect-fingerprint",
+    default=None,
+    help="With --package: the key fingerprint the plant publishes; any other fails.",
+)
+def verify(
+    data: Path, package: Path | None, keys: Path | None, expect_fingerprint: str | None
+) -> None:
     """Recompute every chain and checkpoint (runtime stopped). Exit 1 on any problem."""
     from hmi.store.verify import verify_data_dir
 
+    if package is not None:
+        _verify_package(package, keys, expect_fingerprint)
+    if keys is not None or expect_fingerprint is not None:
+        fail("--keys and --expect-fingerprint only apply with --package.")
     with explained():
         report = verify_data_dir(data)
+    click.echo(report.summary())
+    for problem in report.problems:
+        click.echo(f"  {problem}")
+    sys.exit(0 if report.ok else 1)
+
+
+def _verify_package(package: Path, keys: Path | None, expect: str | None) -> None:
+    from hmi.store.package_verify import verify_package
+
+    report = verify_package(package, keys_dir=keys, expect_fingerprint=expect)
     click.echo(report.summary())
     for problem in report.problems:
         click.echo(f"  {problem}")

@@ -78,3 +78,9 @@ class BackupError(HmiError):
     """A backup could not be made, or a backup is refused for restore (the file is named)."""
 
     title = "Backup"
+
+
+class PackageError(HmiError):
+    """An inspection package could not be written, or cannot be read as one."""
+
+    title = "Inspection package"

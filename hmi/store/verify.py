@@ -128,12 +128,14 @@ def verify_chain(
     *,
     first: int = 1,
     last: int | None = None,
+    start_digest: bytes | None = None,
 ) -> dict[int, bytes]:
     """Check one table (or its rows ``first..last``); returns seq → stored digest.
 
     A range starts from the stored digest of row ``first - 1``, so a screen can
     check the rows it shows without recomputing the whole chain; a missing row
-    ``first - 1`` is reported, and the first row then fails its digest.
+    ``first - 1`` is reported, and the first row then fails its digest. An
+    inspection package holds no row ``first - 1``, only its digest: ``start_digest``.
     """
     select = f"SELECT seq, digest, encode({canonical_sql(table)}) FROM {table.name}"
     if first > 1 or last is not None:
@@ -146,7 +148,10 @@ def verify_chain(
     digests: dict[int, bytes] = {}
     expected = first
     previous = genesis(hmac_key, table.name) if hmac_key is not None else b""
-    if first > 1:
+    if first > 1 and start_digest is not None:
+        rows = [r for r in rows if r[0] >= first]
+        previous = start_digest
+    elif first > 1:
         if rows and rows[0][0] == first - 1:
             previous = bytes(rows[0][1])
             rows = rows[1:]
