@@ -115,7 +115,9 @@ class RemoteTerminalAPI:
         self.mirror = Mirror()
         self.plant: str = str(hello.get("plant", ""))
         self.on_session_ended: Callable[[str], None] | None = None
+        self.on_session_warning: Callable[[], None] | None = None
         self.on_links: Callable[[dict[str, str]], None] | None = None
+        self.origin = Origin(str(hello.get("terminal", "")), str(hello.get("source", "")))
         client.listen(self._event)
         desks = set(hello.get("desks", []))
         m = self.mirror
@@ -318,9 +320,13 @@ class RemoteTerminalAPI:
     def _event(self, method: str, params: dict[str, Any]) -> None:
         if method == "state":
             links = self.mirror.links
+            warned = bool(self.mirror.session.get("warning"))
             self.mirror.apply_sections(params)
             if self.on_links is not None and self.mirror.links != links:
                 self.on_links(self.mirror.links)
+            warning = bool(self.mirror.session.get("warning"))
+            if warning and not warned and self.on_session_warning is not None:
+                self.on_session_warning()
         elif method == "tags":
             self.mirror.apply_tags(params.get("readings", []))
         elif method == "session_ended":

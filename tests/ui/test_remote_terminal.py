@@ -1,0 +1,91 @@
+"""The same terminal UI over a link to the runtime: login, live values, a signed setpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+from ui_kit import (
+    PLANT_PASSWORD,
+    Plant,
+    dialog_text,
+    login,
+    plant_fixture,  # noqa: F401  (the plant fixture)
+    texts,
+    wait_for,
+)
+
+from hmi.remote import protocol as rpc
+from hmi.remote.server import TerminalServer
+from hmi.remote_terminal import connect, remote_app
+from hmi.ui.screens.esign import ESignDialog
+from hmi.ui.screens.login import LoginScreen
+from hmi.ui.screens.message import MessageDialog
+from hmi.ui.screens.overview import OverviewScreen
+from hmi.ui.screens.write import SetpointDialog
+from hmi.ui.widgets.equipment import EquipmentPanel
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def socket_path(plant: Plant, tmp_path: Path) -> AsyncIterator[Path]:
+    assert plant.runtime.api is not None and plant.runtime.services is not None
+    server = TerminalServer(
+        plant.runtime.api, plant.runtime.services.config.terminals, plant="Test plant"
+    )
+    path = tmp_path / "t.sock"
+    listener = await asyncio.start_unix_server(server.serve_unix, path, limit=rpc.MAX_MESSAGE)
+    yield path
+    listener.close()
+    await listener.wait_closed()
+
+
+async def test_a_remote_terminal_shows_live_values_and_signs_a_setpoint(
+    plant: Plant, socket_path: Path
+) -> None:
+    api = await connect(f"unix:{socket_path}", terminal="T-CONSOLE-1")
+    app = remote_app(api)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), "login")
+            await login(pilot, "op1")
+            await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
+            await wait_for(pilot, lambda: "AGIT_SP 150.000 rpm" in texts(app), "live values")
+            assert "Test plant" in texts(app) and "T-CONSOLE-1" in texts(app)
+
+            panel = app.screen.query_one("#panel-BR101", EquipmentPanel)
+            panel.focus()
+            panel.move_cursor(row=panel.get_row_index("BR101.AGIT_SP"))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SetpointDialog), "setpoint")
+            app.screen.query_one("#value", Input).value = "210"
+            app.screen.query_one("#reason", Input).value = "remote mixing"
+            await pilot.click("#go")
+            await wait_for(pilot, lambda: isinstance(app.screen, ESignDialog), "signature")
+            assert "→ 210" in dialog_text(app)
+            app.screen.query_one("#password", Input).value = PLANT_PASSWORD
+            if app.screen.query("#user"):
+                app.screen.query_one("#user", Input).value = "op1"
+            await pilot.click("#sign")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, MessageDialog) and "Done" in dialog_text(app),
+                "outcome",
+            )
+            await pilot.press("enter")
+            await wait_for(
+                pilot, lambda: "AGIT_SP 210.000 rpm" in texts(app), "the new value on the overview"
+            )
+    finally:
+        await api.client.close()
+    assert plant.value("BR101.AGIT_SP") == pytest.approx(210.0)
+    rows = plant.query(
+        "SELECT actor_id, terminal_id, source_address FROM audit_trail "
+        "WHERE action = 'write_setpoint' AND outcome = 'done'"
+    )
+    assert len(rows) == 1 and rows[0][:2] == ("op1", "T-CONSOLE-1")
+    assert str(rows[0][2]).startswith("local:")
