@@ -30,6 +30,9 @@ from hmi.records.report_pdf import write_pdf
 from hmi.store.db import Store
 from hmi.store.report_read import read_report
 
+REPORTS_FOLDER = "reports"
+"""Below the data directory: where reports asked for at a terminal are written."""
+
 
 def _refused(message: str) -> HmiError:
     return HmiError(message, title="Report not written")

@@ -127,12 +127,7 @@ class ReportPDF(FPDF):
             self.table_of(section)
             return
         for row in section.rows:
-            shown = [
-                f"{c}: {text(v)}"
-                for c, v in zip(section.columns, row, strict=True)
-                if v is not None
-            ]
-            self.para("   ".join(shown))
+            self.para("   ".join(_fields(section.columns, row)))
             y = self.get_y() + 0.6
             self.set_draw_color(190, 190, 190)
             self.line(self.l_margin, y, self.w - self.r_margin, y)
@@ -178,6 +173,22 @@ class ReportPDF(FPDF):
                 self.add_page()
             self.image(thumb, w=40)
             self.ln(1)
+
+
+CHANGE = ("old_value", "new_value", "units")
+
+
+def _fields(columns: tuple[str, ...], row: tuple[Plain, ...]) -> list[str]:
+    """``column: value`` for each value given; a change reads ``change: old → new units``."""
+    values = dict(zip(columns, row, strict=True))
+    shown = []
+    for column, value in values.items():
+        if column == "old_value" and (value is not None or values.get("new_value") is not None):
+            old, new, units = (text(values.get(c)) for c in CHANGE)
+            shown.append(f"change: {old or '(none)'} → {new} {units}".rstrip())
+        elif value is not None and column not in CHANGE:
+            shown.append(f"{column}: {text(value)}")
+    return shown
 
 
 def write_pdf(report: ReportData, out: Path, data_dir: Path) -> None:
