@@ -191,9 +191,12 @@ def _fields(columns: tuple[str, ...], row: tuple[Plain, ...]) -> list[str]:
     return shown
 
 
-def write_pdf(report: ReportData, out: Path, data_dir: Path) -> None:
-    """Write ``report`` to ``out`` as a PDF (images of a run are read below ``data_dir``)."""
-    pdf = ReportPDF(report, find_font())
+def write_pdf(report: ReportData, out: Path, data_dir: Path, *, unicode_font: bool = True) -> None:
+    """Write ``report`` to ``out`` as a PDF (images of a run are read below ``data_dir``).
+
+    ``unicode_font=False`` uses the core font even where DejaVu Sans is installed.
+    """
+    pdf = ReportPDF(report, find_font() if unicode_font else None)
     pdf.add_page()
     pdf.heading("Report")
     pdf.pairs(list(report.request.filters().items()))
