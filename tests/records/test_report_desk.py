@@ -174,3 +174,19 @@ async def test_a_tampered_row_makes_the_report_say_failed_with_its_seq(
         assert check["ok"] is False and seq in check["failed_seqs"]
     finally:
         again.close()
+
+
+async def test_rows_newer_than_the_last_checkpoint_are_said_to_be_so(
+    services: Services, qa, clock: FakeClock, tmp_path: Path
+) -> None:
+    reports = desk(services, clock)
+    olga = await services.identity.login("olga", "Working9pass", ORIGIN)
+    with pytest.raises(HmiError):  # a refusal: an audit row, and no checkpoint after it
+        await reports.export(olga, ORIGIN, ReportRequest("audit"), str(tmp_path / "x.pdf"))
+    (newest,) = services.store.query("SELECT max(seq) FROM audit_trail")[0]
+    out = tmp_path / "audit.pdf"
+    done = await reports.export(qa, ORIGIN, ReportRequest("audit"), str(out))
+    flat = " ".join(pdf_text(out)[1].split())
+    assert done.integrity_ok
+    assert re.search(rf"OK: audit_trail seq 1\.\.{newest} chained", flat), flat[:600]
+    assert re.search(r"rows after seq \d+ are not yet under a checkpoint", flat)
