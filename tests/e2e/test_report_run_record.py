@@ -8,8 +8,10 @@ from __future__ import annotations
 import csv
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from custos_plant import CONSOLE, QA_DESK, ApiPlant, signed
 from custos_testkit import until
@@ -114,3 +116,23 @@ async def test_run_record_pdf_holds_the_whole_run(api_plant: ApiPlant) -> None:
     manifest = json.loads(Path(flat.manifest_path).read_text())
     meanings = {(s["signer_id"], s["meaning"]) for s in manifest["signatures"]}
     assert {("op1", "performed"), ("sup1", "reviewed")} <= meanings
+
+
+async def test_captures_and_alarms_reports_hold_the_views_rows(api_plant: ApiPlant) -> None:
+    run_id, sha = await imaging_run_to_capture(api_plant)
+    api = api_plant.api
+    assert api.reports is not None
+    qa = await api_plant.login("qa1", QA_DESK)
+    shots = await api.reports.report(qa, QA_DESK, ReportRequest("captures", "parquet"))
+    table = pq.read_table(shots.path)
+    assert table.column("sha256").to_pylist() == [sha]
+    assert table.column("run_id").to_pylist() == [run_id]
+    manifest = json.loads(Path(shots.manifest_path).read_text())
+    assert [s["signer_id"] for s in manifest["signatures"]] == ["op1"]
+
+    end = datetime.now(UTC)
+    alarms = await api.reports.report(qa, QA_DESK, ReportRequest("alarms", "pdf", end=end))
+    (count,) = api_plant.query("SELECT count(*) FROM alarm_journal WHERE ts < ?", [end])[0]
+    assert alarms.row_count == count
+    pages, text = pdf_text(Path(alarms.path))
+    assert f"Page {pages} of {pages}" in text and f"({count} rows, view alarm_journal)" in text
