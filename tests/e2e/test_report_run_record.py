@@ -13,14 +13,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from custos_plant import CONSOLE, QA_DESK, ApiPlant, signed
-from custos_testkit import until
+from custos_plant import CONSOLE, QA_DESK, ApiPlant, running_plant, signed
+from custos_testkit import PLANT_PASSWORD, until
 from pypdf import PdfReader
-from reports_kit import pdf_text
+from reports_kit import pdf_text, tamper
 
+from hmi.bootstrap import open_services
 from hmi.core.api import CaptureRequest
+from hmi.core.api_reports import ReportDesk
+from hmi.core.clock import SystemClock
 from hmi.core.errors import HmiError
 from hmi.core.reports import ReportRequest
+from hmi.records.report_maker import StoreReportMaker
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -136,3 +140,31 @@ async def test_captures_and_alarms_reports_hold_the_views_rows(api_plant: ApiPla
     assert alarms.row_count == count
     pages, text = pdf_text(Path(alarms.path))
     assert f"Page {pages} of {pages}" in text and f"({count} rows, view alarm_journal)" in text
+
+
+async def test_a_tampered_step_event_fails_the_run_records_integrity(tmp_path: Path) -> None:
+    async with running_plant(tmp_path) as plant:
+        api = plant.api
+        assert api.procedures is not None
+        op = await plant.login("op1")
+        run_id = (await api.procedures.start(op, CONSOLE, "sample-imaging")).run_id
+        await api.procedures.sign(op, CONSOLE, run_id, "performed", signed("op1"), "loaded")
+        (seq,) = plant.query(
+            "SELECT max(seq) FROM step_events WHERE run_id = ? AND event = 'signed'", [run_id]
+        )[0]
+        config = plant.runtime.config_dir
+    data = tmp_path / "data"
+    tamper(data, f"UPDATE procedure_step_records SET reason = 'edited' WHERE seq = {seq}")
+    services = open_services(data, config, origin=QA_DESK)
+    try:
+        desk = ReportDesk(
+            services.identity, services.recorder, StoreReportMaker(services.store), SystemClock()
+        )
+        qa = await services.identity.login("qa1", PLANT_PASSWORD, QA_DESK)
+        out = tmp_path / "run.pdf"
+        done = await desk.export(qa, QA_DESK, ReportRequest("run", run_id=run_id), str(out))
+    finally:
+        services.close()
+    flat = " ".join(pdf_text(out)[1].split())
+    assert not done.integrity_ok
+    assert f"FAILED: procedure_step_records seq {seq}" in flat
