@@ -166,9 +166,13 @@ class ReportPDF(FPDF):
                 self.para(f"IMAGE FILE ALTERED: {path} does not match its SHA-256", bold=True)
                 continue
             thumb = io.BytesIO()
-            with Image.open(io.BytesIO(data)) as img:
-                img.thumbnail((400, 400))
-                img.convert("RGB").save(thumb, format="PNG")
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    img.thumbnail((400, 400))
+                    img.convert("RGB").save(thumb, format="PNG")
+            except (OSError, ValueError) as exc:  # intact file, but not an image Pillow reads
+                self.para(f"(no thumbnail: the image could not be decoded: {exc})")
+                continue
             if self.get_y() + 45 > self.h - self.b_margin:
                 self.add_page()
             self.image(thumb, w=40)
