@@ -68,9 +68,9 @@ class ReportRequest:
 
     def filters(self) -> dict[str, str]:
         """The filters as shown on the report and recorded with the export."""
+        if self.kind == "run":
+            return {"run": str(self.run_id)}
         out: dict[str, str] = {}
-        if self.run_id:
-            out["run"] = self.run_id
         out["from"] = local_display(self.start) if self.start else "(the first record)"
         out["to"] = local_display(self.end) if self.end else "(the time of the report)"
         if self.user_id:

@@ -242,7 +242,7 @@ def _refused(commands: Section, events: Section) -> Section:
                     )
                 )
     rows.sort(key=lambda r: str(r[2]))
-    return Section("Refused attempts", "refused", columns, tuple(rows))
+    return Section("Refused attempts", "audit_trail, step_events", columns, tuple(rows))
 
 
 def _images(captures: Section) -> tuple[CaptureImage, ...]:
