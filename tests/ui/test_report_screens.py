@@ -5,6 +5,7 @@ show where, and are recorded (REC-2, 11.10(b))."""
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from custos_plant import signed
@@ -16,6 +17,7 @@ from hmi.ui.app import CustosApp
 from hmi.ui.screens.audit import AuditScreen
 from hmi.ui.screens.overview import OverviewScreen
 from hmi.ui.screens.procedures import ProceduresScreen
+from hmi.ui.screens.qa_console import QaConsoleScreen
 from hmi.ui.screens.report import ReportDialog
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,9 +55,24 @@ async def test_audit_trail_report_form_writes_a_recorded_csv(plant: Plant) -> No
         await wait_for(pilot, lambda: "Report written" in static(app, "#signatures"), "written")
         assert "INTEGRITY OK" in static(app, "#signatures")
 
+        # The QA console (F8) offers the same form: the signatures as JSON.
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, QaConsoleScreen), "console")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReportDialog), "report form")
+        app.screen.query_one("#kind", Input).value = "signatures"
+        app.screen.query_one("#format", Input).value = "json"
+        app.screen.query_one("#format", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Report written" in static(app, "#qa-status"), "json")
+
+    signatures = list((plant.runtime.data / "reports").glob("signatures-qa1-*Z.json"))
+    assert len(signatures) == 1
+    body = json.loads(signatures[0].read_text())
+    assert body["manifest"]["signatures"] and body["manifest"]["generated_by"]["user_id"] == "qa1"
     (path, detail) = plant.query(
         "SELECT target, detail FROM audit_trail WHERE action = 'report_exported' "
-        "AND outcome = 'done' AND actor_id = 'qa1'"
+        "AND outcome = 'done' AND actor_id = 'qa1' ORDER BY seq"
     )[0]
     assert path == "report:audit"
     files = list((plant.runtime.data / "reports").glob("audit-qa1-*.csv"))
