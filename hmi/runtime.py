@@ -27,6 +27,7 @@ from hmi.core.api_alarms import AlarmDesk
 from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
 from hmi.core.api_records import RecordsDesk
+from hmi.core.api_reports import ReportDesk
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
 from hmi.core.captures import CaptureCommands
@@ -40,6 +41,7 @@ from hmi.core.system_checks import SystemChecks
 from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
 from hmi.records.images import StoreCaptureArchive
+from hmi.records.report_maker import REPORTS_FOLDER, StoreReportMaker
 from hmi.store.alarm_journal import StoreAlarmJournal
 from hmi.store.approval_orphans import withdraw_orphaned_approvals
 from hmi.store.history import HistoryWriter, Loss
@@ -209,6 +211,13 @@ class Runtime:
                 services.identity, services.esign, services.config.directory, terminals, recorder
             ),
             records=RecordsDesk(services.identity, plant.table, recorder, self.records_reader),
+            reports=ReportDesk(
+                services.identity,
+                recorder,
+                StoreReportMaker(services.store),
+                self.clock,
+                services.store.data_dir.root / REPORTS_FOLDER,
+            ),
         )
 
     async def stop(self) -> None:

@@ -7,7 +7,7 @@ dataclasses (``hmi.core.api_types``, easy to serialise); refusals are
 the terminal's origin, so the command service can check that the session is
 used where it began. Alarms, procedures, records, accounts and configuration files
 have their own desks (``api.alarms``, ``api.procedures``, ``api.records``,
-``api.admin``, ``api.config``), built on the same checks.
+``api.admin``, ``api.config``, ``api.reports``), built on the same checks.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from hmi.core.api_alarms import AlarmDesk
 from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
 from hmi.core.api_records import RecordsDesk
+from hmi.core.api_reports import ReportDesk
 from hmi.core.api_types import (
     AlarmBanner,
     AlarmView,
@@ -99,6 +100,7 @@ class TerminalAPI:
     """sha256 → file of the captures taken through this API (for ``capture_image``)."""
     admin: AdminDesk | None = None
     config: ConfigDesk | None = None
+    reports: ReportDesk | None = None
 
     # -- sessions ---------------------------------------------------------------------
 

@@ -7,9 +7,11 @@ the core never imports them, so it can be tested and reasoned about alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from hmi.core.records import NotificationEntry, Record, UserState
+from hmi.core.reports import ReportOutcome, ReportRequest
 
 
 class Recorder(Protocol):
@@ -47,4 +49,22 @@ class PasswordHasher(Protocol):
 class Notifier(Protocol):
     async def notify(self, notification: NotificationEntry) -> None:
         """Deliver through the configured external channel (e.g. mail); never raises."""
+        ...
+
+
+class ReportMaker(Protocol):
+    async def make(
+        self,
+        request: ReportRequest,
+        by: tuple[str, str],
+        at: datetime,
+        out: str,
+        force: bool,
+    ) -> ReportOutcome:
+        """Read the report's rows, write the file ``out`` and its manifest; return what was
+        written. ``by`` is (user ID, printed name). Raises ``HmiError`` naming the problem."""
+        ...
+
+    def discard(self, outcome: ReportOutcome) -> None:
+        """Remove a written report (its export could not be recorded)."""
         ...

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Static
 
 from hmi.core.api_records import AuditFilter, AuditPage, AuditRow, SignatureView
 from hmi.core.errors import HmiError
+from hmi.core.reports import ReportRequest
 from hmi.ui.format import local_time
 from hmi.ui.screens.base import PageScreen
 
@@ -78,6 +79,7 @@ class AuditScreen(PageScreen):
         Binding("ctrl+r", "reload", "Apply filters", priority=True),
         Binding("ctrl+n", "older", "Older rows", priority=True),
         Binding("enter", "signatures", "Signatures", show=True, priority=False),
+        Binding("ctrl+p", "report", "Report", priority=True),
     ]
 
     def __init__(self) -> None:
@@ -189,3 +191,25 @@ class AuditScreen(PageScreen):
             self.query_one("#signatures", Static).update(signatures_text(seq, signatures))
 
         self.call_core(records.signatures(self.session, seq), done=shown)
+
+    # -- report --------------------------------------------------------------------------
+
+    def action_report(self) -> None:
+        """The report form, filled from the filters shown; the report goes to DATA/reports."""
+        from hmi.ui.screens.report import ReportDialog, write_report
+
+        def value(name: str) -> str:
+            return self.query_one(f"#filter-{name}", Input).value.strip()
+
+        def chosen(request: ReportRequest | None) -> None:
+            if request is not None:
+                write_report(self, request, self.query_one("#signatures", Static), self.custos.tz)
+
+        form = ReportDialog(
+            self.custos.tz,
+            kind="audit",
+            format="pdf",
+            user=value("user"),
+            **{"from": value("from"), "to": value("to")},
+        )
+        self.app.push_screen(form, chosen)

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Input, Label, Select, Static, TabbedConte
 from hmi.core.api_types import FieldView, RunView
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
+from hmi.core.reports import ReportRequest
 from hmi.core.step_rules import Choice
 from hmi.ui.format import local_time
 from hmi.ui.screens.base import PageScreen
@@ -90,6 +91,7 @@ class ProceduresScreen(PageScreen):
         Binding("h", "transition('hold')", "Hold"),
         Binding("r", "transition('restart')", "Restart"),
         Binding("x", "transition('abort')", "Abort"),
+        Binding("p", "report", "Run report", show=False),
     ]
 
     def __init__(self) -> None:
@@ -113,6 +115,9 @@ class ProceduresScreen(PageScreen):
                         yield Vertical(id="fields")
                         yield Static("", id="signatures")
                         yield Static("", id="choices")
+                note = Static("", id="report-note")
+                note.display = False  # until a report is written
+                yield note
 
     def on_mount(self) -> None:
         procedures = self.query_one("#procedures", DataTable)
@@ -469,3 +474,13 @@ class ProceduresScreen(PageScreen):
             self.notify(f"{choice.target} is not a tag of this plant.")
             return
         change_tag(self, info, run.run_id, on_done=lambda _: self.refresh_runs())
+
+    def action_report(self) -> None:
+        """The run's record (electronic batch record) as a PDF in the plant's reports folder."""
+        from hmi.ui.screens.report import write_report
+
+        if self.run is None:
+            self.notify("Open a run first (Runs tab).")
+            return
+        request = ReportRequest("run", "pdf", run_id=self.run.run_id)
+        write_report(self, request, self.query_one("#report-note", Static), self.custos.tz)

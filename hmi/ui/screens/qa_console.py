@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Input, Static, TextArea, Tree
 
 from hmi.core.api_records import Plain, QueryAnswer, RecordsDesk, answer_csv
 from hmi.core.errors import HmiError
+from hmi.core.reports import ReportRequest
 from hmi.ui.format import local_time
 from hmi.ui.screens.base import PageScreen
 
@@ -51,6 +52,7 @@ class QaConsoleScreen(PageScreen):
         Binding("ctrl+r", "run", "Run", priority=True),
         Binding("ctrl+k", "cancel_query", "Cancel query", priority=True),
         Binding("ctrl+e", "export", "Export CSV", priority=True),
+        Binding("ctrl+p", "report", "Report", priority=True),
     ]
 
     def __init__(self) -> None:
@@ -165,3 +167,17 @@ class QaConsoleScreen(PageScreen):
             )
             return
         self.status(f"{answer.row_count} rows exported to {path}")
+
+    # -- reports -------------------------------------------------------------------------
+
+    def action_report(self) -> None:
+        """The report form (audit trail, alarms, signatures, ...), written to DATA/reports."""
+        from hmi.ui.screens.report import ReportDialog, write_report
+
+        tz = self.custos.tz
+
+        def chosen(request: ReportRequest | None) -> None:
+            if request is not None:
+                write_report(self, request, self.query_one("#qa-status", Static), tz)
+
+        self.app.push_screen(ReportDialog(tz, kind="audit", format="pdf"), chosen)
