@@ -60,6 +60,7 @@ async def _export(
     from hmi.core.api_refusals import record_refusal
     from hmi.core.errors import HmiError, PackageError
     from hmi.core.records import AuditEntry
+    from hmi.records.package_reports import period_reports
     from hmi.store.package import Exporter, build_package
 
     what = f"{period.start.isoformat()}..{period.end.isoformat()} to {out}"
@@ -77,9 +78,17 @@ async def _export(
             ACTION, outcome, who.user_id, who.full_name, origin, target=target, detail=detail[:2000]
         )
 
+    now = services.store.clock.now()
+    reports = period_reports(services.store, period, (who.user_id, who.full_name), now)
     try:
         result = await asyncio.to_thread(
-            build_package, services.store, out, period, who, plant=services.config.plant.name
+            build_package,
+            services.store,
+            out,
+            period,
+            who,
+            plant=services.config.plant.name,
+            extras=reports,
         )
     except PackageError as exc:
         await services.recorder.commit([entry("failed", f"{what}: {exc.message}")])

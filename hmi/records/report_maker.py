@@ -109,6 +109,13 @@ class StoreReportMaker:
 
         return await asyncio.to_thread(work)
 
+    def write_now(
+        self, request: ReportRequest, by: tuple[str, str], at: datetime, out: Path
+    ) -> ReportOutcome:
+        """Read and write one report in this thread (a caller already off the event loop)."""
+        request.check()
+        return self._write(self._read(request, by, at), out)
+
     def discard(self, outcome: ReportOutcome) -> None:
         """Remove a report whose export could not be recorded."""
         for path in (outcome.path, outcome.manifest_path):
