@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
-from pypdf import PdfReader
 from custos_testkit import ORIGIN, PLANT_PASSWORD, init_plant_data, write_config
+from pypdf import PdfReader
 
 from hmi.cli import main
 
