@@ -23,6 +23,7 @@ from hmi.core.api_alarms import AlarmDesk
 from hmi.core.api_config import ConfigDesk
 from hmi.core.api_procedures import ProcedureDesk
 from hmi.core.api_records import RecordsDesk
+from hmi.core.api_reports import ReportDesk
 
 DESKS: dict[str, type] = {
     "alarms": AlarmDesk,
@@ -30,6 +31,7 @@ DESKS: dict[str, type] = {
     "records": RecordsDesk,
     "admin": AdminDesk,
     "config": ConfigDesk,
+    "reports": ReportDesk,
 }
 INJECTED = ("session", "origin")
 

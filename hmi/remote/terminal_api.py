@@ -151,6 +151,7 @@ class RemoteTerminalAPI:
             RemoteDesk(self, "records", {"cancel": self._cancel}) if "records" in desks else None
         )
         self.admin = RemoteDesk(self, "admin", {}) if "admin" in desks else None
+        self.reports = RemoteDesk(self, "reports", {}) if "reports" in desks else None
         self.config = (
             RemoteDesk(
                 self,

@@ -19,6 +19,7 @@ from custos_testkit import PLANT_PASSWORD, until
 from hmi.core.api_types import Decision, SetpointRequest, TagReading
 from hmi.core.commands import Credentials
 from hmi.core.errors import AuthenticationError, HmiError, SessionEnded
+from hmi.core.reports import ReportOutcome, ReportRequest
 from hmi.remote import protocol as rpc
 from hmi.remote.certs import CertificateAuthority
 from hmi.remote.client import LinkLost, RpcClient
@@ -249,3 +250,22 @@ async def test_a_stuck_terminal_does_not_slow_the_others(
         await live.client.close()
         stuck_writer.close()
         del stuck_reader
+
+
+async def test_qa_makes_a_report_over_the_link(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    _, path = served
+    qa = await remote_terminal(path, "T-QA-1")
+    try:
+        session = await qa.login("qa1", PLANT_PASSWORD, CONSOLE)
+        assert qa.reports is not None
+        outcome = await qa.reports.report(session, CONSOLE, ReportRequest("audit", "csv"))
+        assert isinstance(outcome, ReportOutcome) and outcome.row_count > 0
+        assert Path(outcome.path).is_file() and outcome.integrity_ok
+        rows = api_plant.query(
+            "SELECT actor_id, terminal_id FROM audit_records WHERE action = 'report_exported'"
+        )
+        assert rows == [("qa1", "T-QA-1")]
+    finally:
+        await qa.client.close()
