@@ -1,0 +1,5 @@
+"""``python -m hmi.cli``: the ``hmi`` command."""
+
+from hmi.cli import main
+
+main()

@@ -1,0 +1,121 @@
+"""The headless runtime with terminals on sockets (``hmi serve``).
+
+A composition root, like ``hmi.terminal``: one Runtime owns the devices and
+the records; ``hmi.remote`` puts its Terminal API on each listener. A Unix
+socket serves terminals on this host (its file is made 0660, so the host's
+group decides who may connect); a TLS listener serves remote terminals with
+their plant certificates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hmi.core.errors import HmiError
+from hmi.core.scanner import LinkEvent
+from hmi.remote import protocol as rpc
+from hmi.remote.server import TerminalServer
+from hmi.remote.tls import PeerCheck, server_context
+from hmi.runtime import Runtime
+from hmi.terminal import initial_links
+
+
+class ListenError(HmiError):
+    title = "Listener"
+
+
+@dataclass(frozen=True)
+class Listen:
+    """``unix:PATH`` or ``tls://HOST:PORT``."""
+
+    kind: str
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        if text.startswith("unix:") and len(text) > 5:
+            return cls("unix", path=Path(text[5:]))
+        if text.startswith("tls://"):
+            host, sep, port = text[6:].rpartition(":")
+            if sep and host and port.isdigit() and int(port) < 65536:
+                return cls("tls", host=host.strip("[]"), port=int(port))
+        raise ListenError(f"--listen {text}: give unix:PATH or tls://HOST:PORT")
+
+    def __str__(self) -> str:
+        return f"unix:{self.path}" if self.kind == "unix" else f"tls://{self.host}:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    runtime: Runtime, listens: list[Listen], certs: Path | None
+) -> AsyncIterator[tuple[TerminalServer, list[Listen]]]:
+    """Listen for terminals on a started runtime; yields the listeners as bound."""
+    assert runtime.api is not None and runtime.services is not None
+    if any(lst.kind == "tls" for lst in listens) and certs is None:
+        raise ListenError("A tls:// listener needs --certs (the plant CA directory).")
+    links = initial_links(runtime)
+
+    def link_changed(event: LinkEvent) -> None:
+        links[event.device] = event.state.value
+
+    runtime.events.on_link = link_changed
+    server = TerminalServer(
+        runtime.api,
+        runtime.services.config.terminals,
+        peer_check=PeerCheck(certs) if certs is not None else None,
+        links=lambda: links,
+        plant=runtime.services.config.plant.name,
+    )
+    servers: list[asyncio.Server] = []
+    bound: list[Listen] = []
+    try:
+        for listen in listens:
+            servers.append(await _start(server, listen, certs))
+            if listen.kind == "tls":
+                port = servers[-1].sockets[0].getsockname()[1]
+                bound.append(Listen("tls", host=listen.host, port=port))
+            else:
+                bound.append(listen)
+        yield server, bound
+    finally:
+        runtime.events.on_link = None
+        for s in servers:
+            s.close()
+        for s in servers:
+            await s.wait_closed()
+        for listen in listens:
+            if listen.kind == "unix" and listen.path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    listen.path.unlink()
+
+
+async def _start(server: TerminalServer, listen: Listen, certs: Path | None) -> asyncio.Server:
+    try:
+        if listen.kind == "unix":
+            assert listen.path is not None
+            if listen.path.exists():
+                if not listen.path.is_socket():
+                    raise ListenError(f"{listen.path} exists and is not a socket.")
+                listen.path.unlink()  # a socket left by a runtime that did not stop cleanly
+            s = await asyncio.start_unix_server(
+                server.serve_unix, listen.path, limit=rpc.MAX_MESSAGE
+            )
+            os.chmod(listen.path, 0o660)
+            return s
+        assert certs is not None
+        return await asyncio.start_server(
+            server.serve_tls,
+            listen.host,
+            listen.port,
+            ssl=server_context(certs),
+            limit=rpc.MAX_MESSAGE,
+        )
+    except (OSError, ValueError) as exc:
+        raise ListenError(f"Cannot listen on {listen}: {exc}") from exc

@@ -1,0 +1,88 @@
+"""`hmi serve` as its own process, with terminals connecting over its Unix socket and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from custos_testkit import PLANT_PASSWORD, demo_config, init_plant_data, until
+
+from drivers.sim.microscope import MicroscopeServer
+from drivers.sim.plc import BioreactorPLC
+from hmi.core.records import Origin
+from hmi.remote.certs import CertificateAuthority
+from hmi.remote_terminal import connect
+from hmi.store.db import Store
+from hmi.store.verify import verify_data_dir
+
+pytestmark = pytest.mark.timeout(120)
+REPO = Path(__file__).resolve().parents[2]
+CONSOLE = Origin("T-CONSOLE-1", "local:test")
+
+
+async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
+    async with (
+        BioreactorPLC(host="127.0.0.1", port=0) as plc,
+        MicroscopeServer(host="127.0.0.1", port=0, tick=None) as mic,
+    ):
+        config = demo_config(tmp_path / "config", plc.port, mic.url)
+        data = tmp_path / "data"
+        await init_plant_data(data, config, CONSOLE)
+        ca = CertificateAuthority.init(tmp_path / "certs", "Test plant")
+        ca.issue_server(hosts=["127.0.0.1"])
+        qa_cert = ca.issue_terminal("T-QA-1")
+        sock = tmp_path / "custos.sock"
+        command = [sys.executable, "-m", "hmi.cli", "serve", "--data", str(data)]
+        command += ["--config", str(config), "--listen", f"unix:{sock}"]
+        command += ["--listen", "tls://127.0.0.1:0", "--certs", str(ca.directory)]
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert proc.stderr is not None
+            banner = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 60)
+            assert banner.startswith("Serving terminals on unix:"), banner
+            tls_port = int(banner.rsplit(":", 1)[1].rstrip(".\n"))
+            assert sock.stat().st_mode & 0o777 == 0o660
+
+            console = await connect(f"unix:{sock}", terminal="T-CONSOLE-1")
+            op = await console.login("op1", PLANT_PASSWORD, CONSOLE)
+            await until(
+                lambda: console.read_tags(op, ["BR101.TEMP_SP"])[0].quality == "GOOD",
+                timeout=30,
+                what="live values pushed to the terminal",
+            )
+            qa = await connect(
+                f"tls://127.0.0.1:{tls_port}",
+                cert=qa_cert.cert,
+                key=qa_cert.key,
+                ca=ca.ca_cert_path,
+            )
+            assert qa.origin.terminal_id == "T-QA-1"
+            await qa.login("qa1", PLANT_PASSWORD, CONSOLE)
+            await console.client.close()
+            await qa.client.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 60)
+        assert proc.returncode == 0, err
+        assert not sock.exists()
+    assert verify_data_dir(data).ok
+    with Store.open(data) as store:
+        events = store.query(
+            "SELECT event, user_id, terminal_id FROM security_event_records "
+            "WHERE event IN ('login', 'terminal_disconnected', 'runtime_stopped') ORDER BY seq"
+        )
+    logins = [(e, u, t) for e, u, t in events if e == "login"]
+    assert ("login", "op1", "T-CONSOLE-1") in logins and ("login", "qa1", "T-QA-1") in logins
+    assert ("terminal_disconnected", "op1", "T-CONSOLE-1") in events
+    assert events[-1][0] == "runtime_stopped"
