@@ -118,12 +118,17 @@ async def run_validation(
     config: Path | None = None,
     *,
     reference: Path | None = None,
-    checks: Sequence[Check] = CHECKS,
+    checks: Sequence[Check] | None = None,
     keep_scratch: bool = False,
 ) -> ValidationRun:
-    """Run IQ and OQ and write iq.json, oq.json and the PDF report into ``out``."""
+    """Run IQ and OQ and write iq.json, oq.json and the PDF report into ``out``.
+
+    ``reference`` is the plant configuration the OQ runs (default: the demo plant the
+    simulators implement); ``checks`` default to every OQ check.
+    """
     _check_out(out)
     reference = reference or demo_config_dir()
+    checks = CHECKS if checks is None else checks
     if config is not None and not config.is_dir():
         raise ValidationError(f"--config {config}: not a directory.")
     started = _now()
