@@ -86,7 +86,7 @@ async def login_and_wrong_password(p: ScratchPlant) -> str:
 
 async def lockout_after_n_failures(p: ScratchPlant) -> str:
     p.require_runtime()
-    n = p.runtime.services.config.security.lockout_attempts
+    n = p.services.config.security.lockout_attempts
     for _ in range(n - 1):
         await _refused(p.api.login("oq-op2", new_password(), CONSOLE), AuthenticationError)
     before = p.query("SELECT locked FROM users WHERE user_id = 'oq-op2'")
@@ -144,11 +144,11 @@ async def signed_setpoint(p: ScratchPlant) -> str:
     )
     expect(result.outcome == "done", f"outcome {result.outcome}")
     expect(
-        result.read_back is not None and abs(float(result.read_back) - target) < 1e-3,  # type: ignore[arg-type]
+        result.read_back is not None and abs(float(result.read_back) - target) < 1e-3,
         f"read back {result.read_back}",
     )
     plc = p.plc.get("PH_SP")
-    expect(abs(float(plc) - target) < 1e-3, f"PLC holds {plc}")  # type: ignore[arg-type]
+    expect(abs(float(plc) - target) < 1e-3, f"PLC holds {plc}")
     expect(len(result.signatures) == 1, f"{len(result.signatures)} signatures")
     (signature,) = result.signatures
     manifestation = signature.manifestation()
@@ -404,7 +404,7 @@ async def backup_and_restore(p: ScratchPlant) -> str:
 
 async def qa_query_guard(p: ScratchPlant) -> str:
     p.require_runtime()
-    service = QaService(p.runtime.services)
+    service = QaService(p.services)
     qa = await p.login("oq-qa1", QA_DESK)
     count = p.query("SELECT count(*) FROM audit_records")
     result = await service.run(qa, "SELECT count(*) AS n FROM audit_trail")

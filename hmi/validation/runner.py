@@ -127,7 +127,14 @@ async def run_validation(
     simulators implement); ``checks`` default to every OQ check.
     """
     _check_out(out)
-    reference = reference or demo_config_dir()
+    if reference is None:
+        try:
+            reference = demo_config_dir()
+        except HmiError:
+            raise ValidationError(
+                "The OQ's reference configuration (config/demo) was not found: run "
+                "`hmi validate` from the product folder, which holds config/demo."
+            ) from None
     checks = CHECKS if checks is None else checks
     if config is not None and not config.is_dir():
         raise ValidationError(f"--config {config}: not a directory.")

@@ -14,11 +14,12 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
-from hmi.bootstrap import init_data_dir
+from hmi.bootstrap import Services, init_data_dir
 from hmi.core.api import Credentials, TerminalAPI
 from hmi.core.errors import ConfigError
 from hmi.core.identity import Session
@@ -85,13 +86,19 @@ class ScratchPlant:
             raise RuntimeError("this check needs the runtime, which an earlier check stopped")
 
     @property
+    def services(self) -> Services:
+        if self.runtime.services is None:
+            raise RuntimeError("the scratch runtime has no services")
+        return self.runtime.services
+
+    @property
     def api(self) -> TerminalAPI:
         if self.runtime.api is None:
             raise RuntimeError("the scratch runtime has no Terminal API")
         return self.runtime.api
 
     def query(self, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-        return self.runtime.services.store.query(sql, params)
+        return self.services.store.query(sql, params)
 
     def value(self, tag: str) -> object:
         assert self.runtime.plant is not None
@@ -124,6 +131,10 @@ async def wait_for(predicate: Callable[[], object], timeout: float, what: str) -
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"not within {timeout:g} s: {what}")
+
+
+def _good(plant: ScratchPlant, tag: str) -> bool:
+    return plant.quality(tag) == "GOOD"
 
 
 async def _create_records(data: Path, config: Path, passwords: dict[str, str]) -> None:
@@ -171,9 +182,7 @@ async def scratch_plant(
         plant = ScratchPlant(root, data, config, runtime, plc, mic, passwords)
         try:
             for tag in WAIT_TAGS:
-                await wait_for(
-                    lambda t=tag: plant.quality(t) == "GOOD", start_timeout, f"{tag} GOOD"
-                )
+                await wait_for(partial(_good, plant, tag), start_timeout, f"{tag} GOOD")
             yield plant
         finally:
             await plant.stop_runtime()
