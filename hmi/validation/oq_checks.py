@@ -3,9 +3,9 @@
 Every check names the requirement IDs it proves, says what it expects, and
 returns what it saw. They run in this order; each uses its own user or its
 own scratch folder where an earlier check could have changed state (the
-lockout check locks ``oq-op2``, which nothing else uses). The last two stop
-the runtime, as ``hmi backup`` and ``hmi verify`` expect of a plant's data
-directory, so they come after every check that needs it.
+lockout check locks ``oq-op2``, which nothing else uses). Backups are taken
+by the running runtime, as its schedule takes them; restores and ``verify``
+work on copies in the scratch folder, never on the live data directory.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from hmi.bootstrap import open_services
 from hmi.core.alarm_types import AlarmState
 from hmi.core.api import CaptureRequest, Credentials
 from hmi.core.commands import Command
@@ -40,7 +39,7 @@ from hmi.validation.scratch import CONSOLE, QA_DESK, ScratchPlant, new_password,
 
 SETPOINT = "BR101.PH_SP"
 HEATER = "BR101.HEATER_FAULT"
-BY = "operational qualification"
+BY = "operational qualification (hmi validate)"
 
 
 async def _refused(coro: object, error: type[Exception]) -> str:
@@ -310,20 +309,6 @@ async def alarm_life_cycle(p: ScratchPlant) -> str:
     return "journal: " + "; ".join(f"{e} {a}→{b} by {who}" for e, a, b, who in rows)
 
 
-def _offline_backup(p: ScratchPlant, dest: Path) -> bk.BackupResult:
-    """``hmi backup`` with the runtime stopped: the backup, and its audit row."""
-    services = open_services(p.data, p.config, verify=False, origin=CONSOLE)
-    try:
-        result = bk.backup(services.store, dest, by=BY, now=services.store.clock.now())
-        detail = f"{result.files} files, {result.bytes} bytes"
-        services.recorder.commit_now(
-            [bk.audit_entry("backup", "done", CONSOLE, result.path, detail)]
-        )
-        return result
-    finally:
-        services.close()
-
-
 def _offline_restore(p: ScratchPlant, backup_dir: Path, target: Path) -> VerifyReport:
     """``hmi restore``: verify the backup, restore into a new directory, record it there."""
     report = bk.restore(backup_dir, target, DataDir(p.data).keys)
@@ -336,15 +321,25 @@ def _offline_restore(p: ScratchPlant, backup_dir: Path, target: Path) -> VerifyR
     return report
 
 
-async def _stopped_backup(p: ScratchPlant, folder: str) -> tuple[bk.BackupResult, Path]:
-    await p.stop_runtime()
-    dest = p.scratch_dir(folder)
-    return await asyncio.to_thread(_offline_backup, p, dest), dest
+async def _runtime_backup(p: ScratchPlant) -> bk.BackupResult:
+    """One backup by the running runtime, as its schedule takes them (recorded either way)."""
+    backups = p.runtime.backups
+    expect(backups is not None, "the runtime has no backup service")
+    assert backups is not None
+    result = await backups.run_once()
+    if result is None:
+        failed = p.query(
+            "SELECT detail FROM audit_trail WHERE action = 'backup' AND outcome = 'failed' "
+            "ORDER BY seq DESC LIMIT 1"
+        )
+        raise CheckFailed(f"the backup failed: {failed[0][0] if failed else 'no record'}")
+    return result
 
 
 async def tamper_detection(p: ScratchPlant) -> str:
-    taken, dest = await _stopped_backup(p, "tamper")
-    copy = dest / "copy"
+    p.require_runtime()
+    taken = await _runtime_backup(p)
+    copy = p.scratch_dir("tamper") / "copy"
     await asyncio.to_thread(_offline_restore, p, taken.path, copy)
     clean = await asyncio.to_thread(verify_data_dir, copy)
     expect(clean.ok, f"the copy does not verify before the change: {clean.problems[:3]}")
@@ -360,7 +355,9 @@ async def tamper_detection(p: ScratchPlant) -> str:
 
 
 async def backup_and_restore(p: ScratchPlant) -> str:
-    taken, dest = await _stopped_backup(p, "backup")
+    p.require_runtime()
+    taken = await _runtime_backup(p)
+    dest = p.scratch_dir("restore")
     restored = dest / "restored"
     report = await asyncio.to_thread(_offline_restore, p, taken.path, restored)
     expect(report.ok, f"restore verification: {report.problems[:3]}")
@@ -371,12 +368,11 @@ async def backup_and_restore(p: ScratchPlant) -> str:
         f"audit rows: in the backup {report.rows.get('audit_records')}, restored "
         f"{again.rows.get('audit_records')} (the restore adds one)",
     )
-    with Store.open(p.data) as store:
-        backups = store.query(
-            "SELECT count(*) FROM audit_trail WHERE action = 'backup' AND outcome = 'done' "
-            "AND target = ?",
-            [f"backup:{taken.path}"],
-        )
+    backups = p.query(
+        "SELECT count(*) FROM audit_trail WHERE action = 'backup' AND outcome = 'done' "
+        "AND target = ?",
+        [f"backup:{taken.path}"],
+    )
     with Store.open(restored) as store:
         restores = store.query(
             "SELECT count(*) FROM audit_trail WHERE action = 'restore' AND outcome = 'done'"
@@ -514,8 +510,8 @@ CHECKS: tuple[Check, ...] = (
         "OQ-09",
         ("REC-1",),
         "Tamper detection",
-        "Stop the runtime, copy the records (backup and restore), change one chained audit row "
-        "directly in the copy's database file, verify the copy.",
+        "Copy the records (a backup by the running runtime, restored), change one chained audit "
+        "row directly in the copy's database file, verify the copy.",
         "The copy verifies before the change; afterwards verify fails and names the table and "
         "sequence number of the changed row.",
         tamper_detection,
@@ -524,8 +520,8 @@ CHECKS: tuple[Check, ...] = (
         "OQ-10",
         ("REC-3", "OPS-3"),
         "Backup and restore",
-        "With the runtime stopped, back up the instance, restore into a new directory, verify; "
-        "then restore a backup whose database file was changed.",
+        "Back up the running instance as a scheduled backup does, restore into a new "
+        "directory, verify; then restore a backup whose database file was changed.",
         "Backup and restore are recorded; the restore verifies and holds every audit row; the "
         "changed backup is refused, naming the file, and no directory is written.",
         backup_and_restore,

@@ -9,6 +9,8 @@ and held only in memory: they are never written to the reports.
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import secrets
 import shutil
 import time
@@ -36,6 +38,7 @@ USERS = (
     ("oq-sup1", "OQ Supervisor One", "supervisor"),
     ("oq-qa1", "OQ Quality One", "qa"),
 )
+_BACKUP_SECTION = re.compile(r"(?ms)^\[backup\][ \t]*$.*?(?=^\[|\Z)")
 WAIT_TAGS = ("BR101.PH_SP", "BR101.HEATER_FAULT", "MIC1.Focus")
 
 
@@ -47,7 +50,8 @@ def new_password() -> str:
 def reference_config(source: Path, target: Path, modbus_port: int, opcua_url: str) -> Path:
     """A copy of ``source`` (the reference plant) whose devices are the local simulators.
 
-    Scheduled backups are switched off: the scratch instance lives for minutes.
+    Scheduled backups are switched off (the scratch instance lives for minutes) and
+    any backup taken goes to the scratch folder, whatever the reference names.
     """
     if not (source / "devices.toml").is_file():
         raise ConfigError(f"{source}: the reference configuration (devices.toml) is missing.")
@@ -57,8 +61,9 @@ def reference_config(source: Path, target: Path, modbus_port: int, opcua_url: st
     devices = devices.replace('"opc.tcp://127.0.0.1:14840"', f'"{opcua_url}"')
     (target / "devices.toml").write_text(devices)
     plant = (target / "plant.toml").read_text()
-    if "[backup]" not in plant:
-        (target / "plant.toml").write_text(plant + "\n[backup]\nenabled = false\n")
+    plant = _BACKUP_SECTION.sub("", plant)
+    backups = json.dumps(str(target.parent / "backups"))
+    (target / "plant.toml").write_text(f"{plant}\n[backup]\nenabled = false\nto = {backups}\n")
     return target
 
 

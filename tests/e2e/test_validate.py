@@ -34,6 +34,10 @@ def reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     security = (target / "security.toml").read_text()
     security = re.sub(r"\[argon2\][^\[]*", CHEAP_ARGON2 + "\n", security)
     (target / "security.toml").write_text(security)
+    # A backup destination in the reference is never used: the OQ's backups stay in scratch.
+    elsewhere = json.dumps(str(tmp_path / "site-backups"))
+    with (target / "plant.toml").open("a") as f:
+        f.write(f"\n[backup]\nto = {elsewhere}\nkeep = 3\n")
     monkeypatch.setattr(runner, "demo_config_dir", lambda: target)
     return target
 
@@ -66,6 +70,7 @@ def test_every_check_passes_and_the_reports_cover_every_claimed_requirement(
     assert set(oq["requirements"]) == claimed
     assert all(row["result"] == "PASS" for row in oq["requirements"].values())
     assert not Path(oq["scratch"]["directory"]).exists()  # the scratch instance is gone
+    assert not (tmp_path / "site-backups").exists()
     assert re.search(r"[+-]\d\d:\d\d$", oq["started"])  # local time with its offset
 
     iq = json.loads((out / "iq.json").read_text())
