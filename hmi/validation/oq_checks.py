@@ -52,7 +52,6 @@ async def _refused(coro: object, error: type[Exception]) -> str:
 
 
 async def login_and_wrong_password(p: ScratchPlant) -> str:
-    p.require_runtime()
     session = await p.login("oq-op1")
     expect(session.user.user_id == "oq-op1", f"session belongs to {session.user.user_id}")
     await p.api.logout(session)
@@ -84,7 +83,6 @@ async def login_and_wrong_password(p: ScratchPlant) -> str:
 
 
 async def lockout_after_n_failures(p: ScratchPlant) -> str:
-    p.require_runtime()
     n = p.services.config.security.lockout_attempts
     for _ in range(n - 1):
         await _refused(p.api.login("oq-op2", new_password(), CONSOLE), AuthenticationError)
@@ -109,7 +107,6 @@ async def lockout_after_n_failures(p: ScratchPlant) -> str:
 
 
 async def password_policy(p: ScratchPlant) -> str:
-    p.require_runtime()
     current = p.passwords["oq-qa1"]
     session = await p.login("oq-qa1", QA_DESK)
     refusals = []
@@ -124,7 +121,6 @@ async def password_policy(p: ScratchPlant) -> str:
 
 
 async def signed_setpoint(p: ScratchPlant) -> str:
-    p.require_runtime()
     api = p.api
     commands = p.runtime.commands
     assert commands is not None
@@ -209,7 +205,6 @@ async def signed_setpoint(p: ScratchPlant) -> str:
 
 
 async def authority_and_terminal(p: ScratchPlant) -> str:
-    p.require_runtime()
     commands = p.runtime.commands
     assert commands is not None
     before = p.plc.get("PH_SP")
@@ -242,7 +237,6 @@ async def authority_and_terminal(p: ScratchPlant) -> str:
 
 
 async def sequencing_refusal(p: ScratchPlant) -> str:
-    p.require_runtime()
     desk = p.api.procedures
     expect(desk is not None, "the reference plant has no procedures")
     assert desk is not None
@@ -284,7 +278,6 @@ def _journal(p: ScratchPlant) -> list[tuple[object, ...]]:
 
 
 async def alarm_life_cycle(p: ScratchPlant) -> str:
-    p.require_runtime()
     engine = p.runtime.alarms
     desk = p.api.alarms
     expect(engine is not None and desk is not None, "the runtime has no alarms")
@@ -337,7 +330,6 @@ async def _runtime_backup(p: ScratchPlant) -> bk.BackupResult:
 
 
 async def tamper_detection(p: ScratchPlant) -> str:
-    p.require_runtime()
     taken = await _runtime_backup(p)
     copy = p.scratch_dir("tamper") / "copy"
     await asyncio.to_thread(_offline_restore, p, taken.path, copy)
@@ -355,7 +347,6 @@ async def tamper_detection(p: ScratchPlant) -> str:
 
 
 async def backup_and_restore(p: ScratchPlant) -> str:
-    p.require_runtime()
     taken = await _runtime_backup(p)
     dest = p.scratch_dir("restore")
     restored = dest / "restored"
@@ -399,7 +390,6 @@ async def backup_and_restore(p: ScratchPlant) -> str:
 
 
 async def qa_query_guard(p: ScratchPlant) -> str:
-    p.require_runtime()
     service = QaService(p.services)
     qa = await p.login("oq-qa1", QA_DESK)
     count = p.query("SELECT count(*) FROM audit_records")

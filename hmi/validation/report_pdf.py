@@ -143,6 +143,8 @@ def write_report(
         new_y="NEXT",
     )
     pdf.set_font("Helvetica", "", 9)
+    for note in oq.get("notes", ()):
+        pdf.multi_cell(0, 5, plain(f"Note: {note}"), new_x="LMARGIN", new_y="NEXT")
     product = iq["product"]
     _pairs(
         pdf,

@@ -34,6 +34,7 @@ IQ_JSON = "iq.json"
 OQ_JSON = "oq.json"
 REPORT_PDF = "validation-report.pdf"
 START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 60.0
 
 
 class ValidationError(HmiError):
@@ -93,7 +94,7 @@ def iq_result(iq: dict[str, Any], started: str, seconds: float) -> CheckResult:
 
 
 async def _operational(
-    checks: Sequence[Check], scratch: Path, reference: Path
+    checks: Sequence[Check], scratch: Path, reference: Path, notes: list[str]
 ) -> list[CheckResult]:
     plant_cm = scratch_plant(scratch, reference, START_TIMEOUT_S)
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -110,7 +111,11 @@ async def _operational(
     try:
         return await run_checks(checks, plant)
     finally:
-        await plant_cm.__aexit__(None, None, None)
+        try:
+            await asyncio.wait_for(plant_cm.__aexit__(None, None, None), STOP_TIMEOUT_S)
+        except Exception as exc:
+            # The checks are done and their results stand; say why the plant did not stop.
+            notes.append(f"the scratch plant did not stop cleanly: {type(exc).__name__}: {exc}")
 
 
 async def run_validation(
@@ -149,8 +154,9 @@ async def run_validation(
         iq_result(iq, datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic() - t0)
     ]
     scratch = Path(tempfile.mkdtemp(prefix="custos-oq-"))
+    notes: list[str] = []
     try:
-        results += await _operational(checks, scratch, reference)
+        results += await _operational(checks, scratch, reference, notes)
     finally:
         if not keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -169,6 +175,7 @@ async def run_validation(
         "result": "PASS" if all(r.passed for r in results) else "FAIL",
         "requirements": requirement_results(results),
         "checks": [r.as_json() for r in results],
+        "notes": notes,
     }
     out.mkdir(parents=True, exist_ok=True)
     files = [out / IQ_JSON, out / OQ_JSON, out / REPORT_PDF]

@@ -81,14 +81,10 @@ class ScratchPlant:
     stopped: bool = False
 
     async def stop_runtime(self) -> None:
-        """Stop the runtime (once): what ``hmi backup`` and ``hmi verify`` expect of a plant."""
+        """Stop the runtime once (at the end of the OQ)."""
         if not self.stopped:
             self.stopped = True
             await self.runtime.stop()
-
-    def require_runtime(self) -> None:
-        if self.stopped:
-            raise RuntimeError("this check needs the runtime, which an earlier check stopped")
 
     @property
     def services(self) -> Services:
