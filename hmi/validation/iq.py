@@ -144,7 +144,13 @@ def installation_qualification(config_dir: Path | None) -> dict[str, Any]:
     except metadata.PackageNotFoundError:
         version = "not installed"
     return {
-        "product": {"name": PRODUCT, "version": version},
+        "product": {
+            "name": PRODUCT,
+            "version": version,
+            "packages": {
+                p.__name__: str(Path(p.__file__ or "").resolve().parent) for p in PACKAGES
+            },
+        },
         "python": {
             "version": platform.python_version(),
             "implementation": platform.python_implementation(),

@@ -158,6 +158,7 @@ def write_report(
             ("Python", f"{iq['python']['implementation']} {iq['python']['version']}"),
             ("Interpreter", iq["python"]["executable"]),
             ("Platform", iq["platform"]["platform"]),
+            ("Installed at", ", ".join(f"{k}: {v}" for k, v in product["packages"].items())),
             ("Product files", f"{len(iq['package_files'])} files"),
             ("Product hash (SHA-256)", iq["package_hash"]),
             ("Configuration", iq["configuration"]["directory"] or "not given"),
