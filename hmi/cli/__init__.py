@@ -5,7 +5,28 @@ is not a terminal, a command that needs a password fails with a message
 naming the option that supplies it.
 """
 
-from hmi.cli import accounts, backup, certs, package, plant, records, remote, report
+from hmi.cli import (
+    accounts,
+    backup,
+    certs,
+    package,
+    plant,
+    records,
+    remote,
+    report,
+    validate,
+)
 from hmi.cli.common import main
 
-__all__ = ["accounts", "backup", "certs", "main", "package", "plant", "records", "remote", "report"]
+__all__ = [
+    "accounts",
+    "backup",
+    "certs",
+    "main",
+    "package",
+    "plant",
+    "records",
+    "remote",
+    "report",
+    "validate",
+]

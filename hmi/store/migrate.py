@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import duckdb
 
@@ -45,13 +46,27 @@ def code_version() -> int:
     return max((m.version for m in available()), default=0)
 
 
+def _first(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row, reading the result to its end.
+
+    ``fetchone()`` leaves the rest of a result pending, and with it the
+    connection's transaction open; on the store's base connection that open
+    transaction keeps DuckDB from checkpointing (so backups of a running
+    store fail) once any row has been updated.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_meta'"
-    ).fetchone()
+    exists = _first(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_meta'"
+        )
+    )
     if not exists or not exists[0]:
         return 0
-    row = con.execute("SELECT value FROM schema_meta WHERE key = 'schema_version'").fetchone()
+    row = _first(con.execute("SELECT value FROM schema_meta WHERE key = 'schema_version'"))
     return int(row[0]) if row else 0
 
 
@@ -68,9 +83,11 @@ def check_not_newer(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _applied_versions(con: duckdb.DuckDBPyConnection, version: int) -> set[int]:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()
+    exists = _first(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        )
+    )
     if exists and exists[0]:
         return {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
     if version:
@@ -115,5 +132,5 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    row = con.execute("SELECT value FROM schema_meta WHERE key = ?", [key]).fetchone()
+    row = _first(con.execute("SELECT value FROM schema_meta WHERE key = ?", [key]))
     return None if row is None else str(row[0])
