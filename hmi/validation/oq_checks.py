@@ -32,6 +32,7 @@ from hmi.store.datadir import DataDir
 from hmi.store.db import Store
 from hmi.store.qa import QaService
 from hmi.store.recorder import StoreRecorder
+from hmi.store.restore import restore
 from hmi.store.tamper_probe import alter_chained_row
 from hmi.store.verify import VerifyReport, verify_data_dir
 from hmi.validation.oq import Check, CheckFailed, expect
@@ -304,7 +305,7 @@ async def alarm_life_cycle(p: ScratchPlant) -> str:
 
 def _offline_restore(p: ScratchPlant, backup_dir: Path, target: Path) -> VerifyReport:
     """``hmi restore``: verify the backup, restore into a new directory, record it there."""
-    report = bk.restore(backup_dir, target, DataDir(p.data).keys)
+    report = restore(backup_dir, target, DataDir(p.data).keys)
     with Store.open(target) as store:
         detail = f"restored into {target} by {BY}; verified: {report.summary()}"
         StoreRecorder(store).commit_now(

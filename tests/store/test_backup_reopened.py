@@ -9,6 +9,7 @@ from pathlib import Path
 from hmi.core.clock import FakeClock
 from hmi.store import backup as bk
 from hmi.store.db import Store
+from hmi.store.restore import restore
 from hmi.store.verify import verify_data_dir
 
 
@@ -23,5 +24,5 @@ def test_a_reopened_store_backs_up_after_an_update(filled_dir: Path, tmp_path: P
         store.write(lambda tx: tx.execute("UPDATE schema_meta SET value = '2' WHERE key = 'probe'"))
         taken = bk.backup(store, tmp_path / "backups", by="test", now=clock.now())
     restored = tmp_path / "restored"
-    assert bk.restore(taken.path, restored, filled_dir / "keys").ok
+    assert restore(taken.path, restored, filled_dir / "keys").ok
     assert verify_data_dir(restored).ok
