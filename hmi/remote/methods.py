@@ -12,6 +12,7 @@ A terminal cannot act in another terminal's session or claim another place.
 from __future__ import annotations
 
 import inspect
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,3 +102,23 @@ def method_table() -> dict[str, Method]:
 
 
 METHODS = method_table()
+
+
+def _type_name(tp: Any) -> str:
+    text = getattr(tp, "__name__", None) if not typing.get_args(tp) else None
+    text = text or re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+", "", str(tp))
+    return text.replace("NoneType", "None").replace("|", "\\|")
+
+
+def markdown_table() -> str:
+    """The method table as docs/protocol.md shows it (``python -m hmi.remote.methods``)."""
+    rows = ["| method | params | result | session / origin |", "|---|---|---|---|"]
+    for name, m in sorted(METHODS.items()):
+        params = ", ".join(f"`{p}`: {_type_name(t)}" for p, t in m.params.items()) or "—"
+        injected = " + ".join(m.injects) or "—"
+        rows.append(f"| `{name}` | {params} | {_type_name(m.returns)} | {injected} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
