@@ -8,6 +8,7 @@ session and link events arrive as pushed events instead of callbacks.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -19,6 +20,11 @@ from hmi.remote.tls import client_context
 if TYPE_CHECKING:
     from hmi.core.api import TerminalAPI
     from hmi.ui.app import CustosApp
+
+
+DIAL_TIMEOUT_S = 10.0
+LINK_LOST = "The connection to the runtime is lost: reconnecting. Your session has ended."
+LINK_BACK = "Connected to the runtime again. Log in to continue."
 
 
 class ConnectError(ValueError):
@@ -33,21 +39,43 @@ async def connect(
     key: Path | None = None,
     ca: Path | None = None,
 ) -> RemoteTerminalAPI:
-    """Open the link (``unix:PATH`` or ``tls://HOST:PORT``) and say which terminal this is."""
+    """Open the link (``unix:PATH`` or ``tls://HOST:PORT``) and say which terminal this is.
+
+    The API it returns can dial the same way again (``keep_linked``).
+    """
     if target.startswith("unix:"):
-        client = await RpcClient.unix(Path(target.removeprefix("unix:")))
+        path = Path(target.removeprefix("unix:"))
+
+        async def open_link() -> RpcClient:
+            return await RpcClient.unix(path)
+
     elif target.startswith("tls://"):
         host, sep, port = target.removeprefix("tls://").rpartition(":")
         if not sep or not port.isdigit():
             raise ConnectError(f"{target}: give tls://HOST:PORT")
         if cert is None or key is None or ca is None:
             raise ConnectError(f"{target}: a TLS link needs --cert, --key and --ca")
-        client = await RpcClient.tls(host.strip("[]"), int(port), client_context(cert, key, ca))
+        context = client_context(cert, key, ca)
+
+        async def open_link() -> RpcClient:
+            return await RpcClient.tls(host.strip("[]"), int(port), context)
+
     else:
         raise ConnectError(f"{target}: give unix:PATH or tls://HOST:PORT")
-    hello = await client.hello(terminal, os.environ.get("SSH_CLIENT"))
-    api = RemoteTerminalAPI(client, hello)
-    return api
+
+    async def dial() -> tuple[RpcClient, dict[str, Any]]:
+        client = await asyncio.wait_for(open_link(), DIAL_TIMEOUT_S)
+        try:
+            hello = await asyncio.wait_for(
+                client.hello(terminal, os.environ.get("SSH_CLIENT")), DIAL_TIMEOUT_S
+            )
+        except BaseException:
+            await client.close()
+            raise
+        return client, hello
+
+    client, hello = await dial()
+    return RemoteTerminalAPI(client, hello, dial)
 
 
 def remote_app(api: RemoteTerminalAPI, **options: Any) -> CustosApp:
@@ -74,7 +102,15 @@ def remote_app(api: RemoteTerminalAPI, **options: Any) -> CustosApp:
         app.links.clear()
         app.links.update(now)
 
+    def lost(reason: str) -> None:
+        app.call_later(app.return_to_login, f"{reason} {LINK_LOST}")
+
+    def back() -> None:
+        app.call_later(app.return_to_login, LINK_BACK)
+
     api.on_session_ended = ended
     api.on_session_warning = warned
     api.on_links = links
+    api.on_link_lost = lost
+    api.on_link_back = back
     return app

@@ -89,9 +89,13 @@ def terminal_command(
             api = await connect(target, terminal=terminal_id, cert=cert, key=key, ca=ca)
         except (ConnectError, OSError) as exc:
             raise click.ClickException(f"Cannot connect to {target}: {exc}") from None
+        linked = asyncio.create_task(api.keep_linked())
         try:
             await remote_app(api).run_async()
         finally:
+            linked.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await linked
             await api.client.close()
 
     with explained(), contextlib.suppress(KeyboardInterrupt):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hmi.core.api_types import (
@@ -107,11 +107,21 @@ class RemoteDesk:
         return self._api.action(method)
 
 
+Dial = Callable[[], Awaitable[tuple[RpcClient, dict[str, Any]]]]
+"""Opens a new link and says hello again: how a terminal gets back after a drop."""
+
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 10.0
+
+
 class RemoteTerminalAPI:
     """Stands in for ``TerminalAPI`` in the TUI when the runtime is elsewhere."""
 
-    def __init__(self, client: RpcClient, hello: dict[str, Any]) -> None:
+    def __init__(self, client: RpcClient, hello: dict[str, Any], dial: Dial | None = None) -> None:
         self.client = client
+        self.dial = dial
+        self.on_link_lost: Callable[[str], None] | None = None
+        self.on_link_back: Callable[[], None] | None = None
         self.mirror = Mirror()
         self.plant: str = str(hello.get("plant", ""))
         self.on_session_ended: Callable[[str], None] | None = None
@@ -306,6 +316,36 @@ class RemoteTerminalAPI:
     def _cancel(self, session: Session) -> bool:
         self._fire("records.cancel")
         return True
+
+    # -- the link ----------------------------------------------------------------------
+
+    async def keep_linked(self) -> None:
+        """Dial again after every drop, with backoff, for as long as the terminal runs.
+
+        The runtime ended the session when the link dropped (on the record), so
+        the terminal goes back to its login; what it showed is dropped with it.
+        """
+        while self.dial is not None:
+            await self.client.closed.wait()
+            reason = self.client.refusal or "The connection to the runtime is lost."
+            self.mirror = Mirror()
+            self.mirror.ended = "link_lost"
+            if self.on_link_lost is not None:
+                self.on_link_lost(reason)
+            delay = RECONNECT_FIRST_S
+            while True:
+                await asyncio.sleep(delay)  # backoff between attempts, not a synchronisation
+                try:
+                    client, hello = await self.dial()
+                except (TimeoutError, OSError, HmiError):
+                    delay = min(delay * 2, RECONNECT_MAX_S)
+                    continue
+                break
+            self.client = client
+            client.listen(self._event)
+            self.plant = str(hello.get("plant", self.plant))
+            if self.on_link_back is not None:
+                self.on_link_back()
 
     # -- pushed events ---------------------------------------------------------------
 

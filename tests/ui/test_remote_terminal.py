@@ -31,14 +31,19 @@ from hmi.ui.widgets.equipment import EquipmentPanel
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-async def socket_path(plant: Plant, tmp_path: Path) -> AsyncIterator[Path]:
+async def listen(plant: Plant, path: Path) -> tuple[TerminalServer, asyncio.Server]:
     assert plant.runtime.api is not None and plant.runtime.services is not None
     server = TerminalServer(
         plant.runtime.api, plant.runtime.services.config.terminals, plant="Test plant"
     )
-    path = tmp_path / "t.sock"
     listener = await asyncio.start_unix_server(server.serve_unix, path, limit=rpc.MAX_MESSAGE)
+    return server, listener
+
+
+@pytest.fixture
+async def socket_path(plant: Plant, tmp_path: Path) -> AsyncIterator[Path]:
+    path = tmp_path / "t.sock"
+    _, listener = await listen(plant, path)
     yield path
     listener.close()
     await listener.wait_closed()
@@ -89,3 +94,48 @@ async def test_a_remote_terminal_shows_live_values_and_signs_a_setpoint(
     )
     assert len(rows) == 1 and rows[0][:2] == ("op1", "T-CONSOLE-1")
     assert str(rows[0][2]).startswith("local:")
+
+
+async def test_a_dropped_link_returns_to_login_and_the_terminal_dials_again(
+    plant: Plant, tmp_path: Path
+) -> None:
+    path = tmp_path / "r.sock"
+    server, listener = await listen(plant, path)
+    api = await connect(f"unix:{path}", terminal="T-CONSOLE-1")
+    linked = asyncio.create_task(api.keep_linked())
+    app = remote_app(api)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), "login")
+            await login(pilot, "op1")
+            await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
+            first = api.client
+
+            listener.close()  # the runtime's listener goes, and with it this link
+            await listener.wait_closed()
+            for conn in list(server.connections):
+                conn.writer.transport.abort()
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, LoginScreen) and "reconnecting" in texts(app),
+                "back at the login, told why",
+            )
+            assert app.session is None
+
+            _, listener = await listen(plant, path)
+            await wait_for(
+                pilot,
+                lambda: api.client is not first and "Connected to the runtime again" in texts(app),
+                "dialled again",
+                timeout=30,
+            )
+            await login(pilot, "op1")
+            await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview again")
+    finally:
+        linked.cancel()
+        await api.client.close()
+        listener.close()
+    ended = plant.query(
+        "SELECT user_id FROM security_event_records WHERE event = 'terminal_disconnected'"
+    )
+    assert ended == [("op1",)]
