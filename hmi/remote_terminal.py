@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from hmi.core.api_records import NotificationRow
 from hmi.remote.client import RpcClient
 from hmi.remote.terminal_api import RemoteTerminalAPI
 from hmi.remote.tls import client_context
@@ -111,6 +112,10 @@ def remote_app(api: RemoteTerminalAPI, **options: Any) -> CustosApp:
     api.on_session_ended = ended
     api.on_session_warning = warned
     api.on_links = links
+    def notice(row: NotificationRow) -> None:
+        app.notify(row.message, title=f"Notification: {row.kind}", severity="warning", timeout=30)
+
+    api.on_notice = notice
     api.on_link_lost = lost
     api.on_link_back = back
     return app

@@ -49,6 +49,8 @@ STATE = "state"
 DISCONNECTED = "terminal_disconnected"
 STUCK = "terminal_stuck"
 PUSH_EVERY_S = 0.25
+NOTICES_EVERY = 4
+"""Pushes between two looks for new notifications (one read of the records each)."""
 SLOW_BYTES = 256 * 1024
 STUCK_BYTES = 8 * 1024 * 1024
 
@@ -67,6 +69,8 @@ class Connection:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     push: PushState = field(default_factory=PushState)
+    last_notice: int | None = None
+    """The newest notification this terminal was shown (None: not looked yet)."""
 
     def buffered(self) -> int:
         transport = self.writer.transport
@@ -204,6 +208,7 @@ class TerminalServer:
         value = await fn(**kwargs) if method.is_async else fn(**kwargs)
         if method.name == "login":
             conn.session = value
+            conn.last_notice = None
         elif method.name == "logout":
             conn.session = None
         return encode(value)
@@ -279,8 +284,12 @@ class TerminalServer:
     # -- pushing ---------------------------------------------------------------------
 
     async def _push(self, conn: Connection) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(self.push_every_s)  # the push rate, not a synchronisation
+            ticks += 1
+            if ticks % NOTICES_EVERY == 1:
+                await self._notices(conn)
             session = conn.session
             if session is None:
                 continue
@@ -309,6 +318,31 @@ class TerminalServer:
                 continue
             if tags:
                 self._post(conn, rpc.notification("tags", {"readings": tags}))
+
+    async def _notices(self, conn: Connection) -> None:
+        """New notifications for the session's roles, pushed as ``notice`` events.
+
+        A lockout notifies administrators: every administrator's terminal gets it
+        within a second, whatever screen it shows.
+        """
+        session, records = conn.session, self.api.records
+        if session is None or records is None:
+            return
+        try:
+            rows = await records.notifications(session, limit=20)
+        except HmiError:
+            return
+        newest = max((r.notification_id for r in rows), default=0)
+        if conn.last_notice is None:
+            conn.last_notice = newest  # what came before the login is on the events page
+            return
+        fresh = sorted(
+            (r for r in rows if r.notification_id > conn.last_notice),
+            key=lambda r: r.notification_id,
+        )
+        conn.last_notice = max(conn.last_notice, newest)
+        for row in fresh:
+            self._post(conn, rpc.notification("notice", encode(row)))
 
     @staticmethod
     def _post(conn: Connection, message: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from hmi.core.api_records import NotificationRow
 from hmi.core.api_types import (
     AlarmBanner,
     AlarmView,
@@ -127,6 +128,7 @@ class RemoteTerminalAPI:
         self.on_session_ended: Callable[[str], None] | None = None
         self.on_session_warning: Callable[[], None] | None = None
         self.on_links: Callable[[dict[str, str]], None] | None = None
+        self.on_notice: Callable[[NotificationRow], None] | None = None
         self.origin = Origin(str(hello.get("terminal", "")), str(hello.get("source", "")))
         client.listen(self._event)
         desks = set(hello.get("desks", []))
@@ -370,6 +372,10 @@ class RemoteTerminalAPI:
                 self.on_session_warning()
         elif method == "tags":
             self.mirror.apply_tags(params.get("readings", []))
+        elif method == "notice":
+            notice = decode(NotificationRow, params, "notice")
+            if self.on_notice is not None:
+                self.on_notice(notice)
         elif method == "session_ended":
             self.mirror.ended = str(params.get("reason", "ended"))
             if self.on_session_ended is not None:

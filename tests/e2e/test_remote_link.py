@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from custos_plant import CONSOLE, ApiPlant
-from custos_testkit import PLANT_PASSWORD, until
+from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, PLANT_PASSWORD, until
 
 from hmi.core.api_types import Decision, SetpointRequest, TagReading
 from hmi.core.commands import Credentials
@@ -269,3 +269,33 @@ async def test_qa_makes_a_report_over_the_link(
         assert rows == [("qa1", "T-QA-1")]
     finally:
         await qa.client.close()
+
+
+async def test_a_lockout_reaches_every_administrators_terminal_within_a_second(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    server, path = served
+    admin_desk = await remote_terminal(path, "T-QA-1")
+    supervisor_desk = await remote_terminal(path, "T-SUPERVISOR-1")
+    console = await remote_terminal(path, "T-CONSOLE-1")
+    seen: dict[str, list[tuple[str, float]]] = {"admin": [], "supervisor": []}
+    admin_desk.on_notice = lambda n: seen["admin"].append((n.message, time.monotonic()))
+    supervisor_desk.on_notice = lambda n: seen["supervisor"].append((n.message, time.monotonic()))
+    try:
+        await admin_desk.login(ADMIN_ID, ADMIN_PASSWORD, CONSOLE)
+        await supervisor_desk.login("sup1", PLANT_PASSWORD, CONSOLE)
+        await until(
+            lambda: all(c.last_notice is not None for c in server.connections if c.session),
+            what="both desks have taken in the notifications from before their login",
+        )
+        for _ in range(3):
+            with pytest.raises(AuthenticationError):
+                await console.login("op2", "not the password 1", CONSOLE)
+        locked = time.monotonic()
+        await until(lambda: seen["admin"], timeout=5, what="the lockout at the admin's desk")
+        message, at = seen["admin"][0]
+        assert "op2" in message and at - locked < 1.5
+        assert seen["supervisor"] == []
+    finally:
+        for terminal in (admin_desk, supervisor_desk, console):
+            await terminal.client.close()
