@@ -24,6 +24,7 @@ from hmi.cli.common import (
     read_secret,
     run,
 )
+from hmi.cli.online import call_online, connect_options
 
 # -- init / verify --------------------------------------------------------------
 
@@ -153,6 +154,7 @@ def _render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
 @STDIN_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @click.option("--max-rows", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True)
+@connect_options
 @click.argument("sql")
 def query(
     data: Path,
@@ -162,11 +164,35 @@ def query(
     password_stdin: bool,
     fmt: str,
     max_rows: int,
+    connect_to: str | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
     sql: str,
 ) -> None:
-    """Run one read-only SQL query on the QA views (QA role; every query is recorded)."""
+    """Run one read-only SQL query on the QA views (QA role; every query is recorded).
+
+    With --connect the running runtime answers it, so QA can query while the plant runs.
+    """
     from hmi.bootstrap import local_origin, open_services
     from hmi.store.qa import QaService
+
+    if connect_to is not None:
+        credentials = _credentials(user, password_stdin, "a QA user's ID")
+        with explained():
+            answer = call_online(
+                connect_to,
+                terminal,
+                (cert, key, ca),
+                credentials,
+                "records.query",
+                sql=sql,
+                max_rows=max_rows,
+            )
+        click.echo(_render(list(answer.columns), [tuple(r) for r in answer.rows], fmt))
+        more = " (truncated: more rows exist; raise --max-rows)" if answer.truncated else ""
+        click.echo(f"{answer.row_count} row(s) in {answer.elapsed_s:.3f} s{more}", err=True)
+        return
 
     origin = local_origin(terminal)
     with explained():

@@ -19,6 +19,7 @@ from hmi.cli.common import (
     main,
     run,
 )
+from hmi.cli.online import call_online, connect_options
 from hmi.core.reports import FORMATS, KINDS, ReportOutcome, ReportRequest
 
 TIME_HELP = "YYYY-MM-DD, YYYY-MM-DD HH:MM or ISO 8601; local time unless an offset is given."
@@ -55,6 +56,7 @@ def parse_time(option: str, value: str | None) -> datetime | None:
     help="File to write; its manifest is written beside it as FILE.manifest.json.",
 )
 @click.option("--force", is_flag=True, help="Replace --out (and its manifest) if they exist.")
+@connect_options
 def report(
     data: Path,
     config: Path | None,
@@ -69,10 +71,15 @@ def report(
     fmt: str,
     out: Path,
     force: bool,
+    connect_to: str | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
 ) -> None:
     """Write a report of KIND (a procedure run: `run RUN_ID`); needs view_records.
 
-    Every export is recorded in the audit trail as `report_exported`.
+    Every export is recorded in the audit trail as `report_exported`. With
+    --connect the running runtime writes it (--out is a path on its host).
     """
     from hmi.bootstrap import local_origin, open_services
     from hmi.core.api_reports import ReportDesk
@@ -86,6 +93,21 @@ def report(
     request = ReportRequest(
         kind, fmt, parse_time("--from", start), parse_time("--to", end), actor, run_id
     )
+    if connect_to is not None:
+        credentials = _credentials(user, password_stdin, "a QA user's ID")
+        with explained():
+            outcome = call_online(
+                connect_to,
+                terminal,
+                (cert, key, ca),
+                credentials,
+                "reports.export",
+                request=request,
+                out=str(out.absolute()),
+                force=force,
+            )
+        _print_outcome(outcome)
+        return
     origin = local_origin(terminal)
     with explained():
         services = open_services(data, config, origin=origin)
@@ -109,6 +131,10 @@ def report(
             outcome = run(go)
     finally:
         services.close()
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome: ReportOutcome) -> None:
     click.echo(outcome.path)
     click.echo(
         f"{outcome.row_count} row(s), {outcome.fmt}, SHA-256 {outcome.sha256}; "

@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
+from click.testing import CliRunner, Result
 from custos_testkit import PLANT_PASSWORD, demo_config, init_plant_data, until
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
+from hmi.cli import main
 from hmi.core.records import Origin
 from hmi.remote.certs import CertificateAuthority
 from hmi.remote_terminal import connect
@@ -23,6 +26,21 @@ from hmi.store.verify import verify_data_dir
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[2]
 CONSOLE = Origin("T-CONSOLE-1", "local:test")
+
+
+def serving_line(stderr: IO[str]) -> str:
+    """The server's "Serving terminals on ..." line (device libraries may log before it)."""
+    seen = []
+    for _ in range(200):
+        line = stderr.readline()
+        if not line or line.startswith("Serving terminals"):
+            return line or "".join(seen)
+        seen.append(line)
+    return "".join(seen)
+
+
+def hmi(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), input=PLANT_PASSWORD + "\n")
 
 
 async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
@@ -49,7 +67,7 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
         )
         try:
             assert proc.stderr is not None
-            banner = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 60)
+            banner = await asyncio.wait_for(asyncio.to_thread(serving_line, proc.stderr), 60)
             assert banner.startswith("Serving terminals on unix:"), banner
             tls_port = int(banner.rsplit(":", 1)[1].rstrip(".\n"))
             assert sock.stat().st_mode & 0o777 == 0o660
@@ -71,6 +89,21 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
             await qa.login("qa1", PLANT_PASSWORD, CONSOLE)
             await console.client.close()
             await qa.client.close()
+
+            # QA asks the running plant, over the same TLS link a terminal uses.
+            tls = ["--cert", str(qa_cert.cert), "--key", str(qa_cert.key)]
+            tls += ["--ca", str(ca.ca_cert_path), "--user", "qa1", "--password-stdin"]
+            link = ["--connect", f"tls://127.0.0.1:{tls_port}", *tls]
+            sql = "SELECT user_id, event FROM security_events WHERE event = 'login' ORDER BY seq"
+            queried = await asyncio.to_thread(hmi, "query", *link, "--format", "csv", sql)
+            assert queried.exit_code == 0, queried.output
+            assert "op1,login" in queried.output and "qa1,login" in queried.output
+            out = tmp_path / "audit.csv"
+            reported = await asyncio.to_thread(
+                hmi, "report", "audit", *link, "--format", "csv", "--out", str(out)
+            )
+            assert reported.exit_code == 0, reported.output
+            assert out.is_file() and Path(f"{out}.manifest.json").is_file()
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 60)
@@ -86,3 +119,11 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
     assert ("login", "op1", "T-CONSOLE-1") in logins and ("login", "qa1", "T-QA-1") in logins
     assert ("terminal_disconnected", "op1", "T-CONSOLE-1") in events
     assert events[-1][0] == "runtime_stopped"
+    with Store.open(data) as store:
+        online = store.query(
+            "SELECT action, actor_id, terminal_id FROM audit_records "
+            "WHERE action = 'report_exported' ORDER BY seq"
+        )
+        queries = store.query("SELECT actor_id, terminal_id, outcome FROM qa_query_records")
+    assert ("report_exported", "qa1", "T-QA-1") in online
+    assert ("qa1", "T-QA-1", "ok") in queries
