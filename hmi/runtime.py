@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmi.backups import ScheduledBackups
-from hmi.bootstrap import Services, open_services
+from hmi.bootstrap import Services, open_services, unapproved_config
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
 from hmi.core.api import TerminalAPI
@@ -32,6 +32,7 @@ from hmi.core.attribution import WriteAttribution
 from hmi.core.captures import CaptureCommands
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.commands import CommandService
+from hmi.core.errors import ConfigError
 from hmi.core.identity import Session
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.scanner import LinkEvent
@@ -79,8 +80,12 @@ class Runtime:
         *,
         clock: Clock | None = None,
         environ: dict[str, str] | None = None,
+        allow_unapproved_config: bool = False,
     ) -> None:
         self.data = data
+        self.allow_unapproved_config = allow_unapproved_config
+        self.config_blocked: str | None = None
+        """Set when started on a configuration that is not the approved version."""
         self.config_dir = config_dir
         self.clock = clock or SystemClock()
         self.environ = environ
@@ -108,6 +113,7 @@ class Runtime:
         services = await asyncio.to_thread(
             open_services, self.data, self.config_dir, clock=self.clock, origin=self.origin
         )
+        await self._check_config(services)
         self.services = services
         try:
             plant = build_plant(
@@ -141,6 +147,7 @@ class Runtime:
                 self.clock,
                 gate=self.sequencer,
             )
+            self.commands.blocked = self.config_blocked
             self.approvals = ApprovalQueue(
                 self.commands, self.clock, services.config.commands.approval_expiry_s
             )
@@ -164,6 +171,50 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
+
+    async def _check_config(self, services: Services) -> None:
+        """Disk against the last approved version: refuse to start, or start with every
+        command refused when ``allow_unapproved_config`` says so (SUP-12)."""
+        try:
+            differences = await asyncio.to_thread(
+                unapproved_config, services, self.config_dir, self.origin
+            )
+        except BaseException:
+            await asyncio.to_thread(services.close)
+            raise
+        if not differences:
+            return
+        where = self.config_dir or "(built-in defaults)"
+        listing = "\n".join(f"  {d}" for d in differences)
+        text = f"The configuration in {where} is not the approved version:\n{listing}"
+        if not self.allow_unapproved_config:
+            services.recorder.commit_now(
+                [
+                    SecurityEntry(
+                        "start_refused_unapproved_config",
+                        None,
+                        self.origin,
+                        "system",
+                        detail=text[:2000],
+                    )
+                ]
+            )
+            await asyncio.to_thread(services.close)
+            raise ConfigError(
+                f"{text}\nSubmit it for approval (hmi config submit), or start with "
+                "--allow-unapproved-config to supervise with every command blocked."
+            )
+        self.config_blocked = (
+            "The configuration is not approved; every command is blocked until the approved "
+            "configuration is running."
+        )
+        services.recorder.commit_now(
+            [
+                SecurityEntry(
+                    "started_unapproved_config", None, self.origin, "system", detail=text[:2000]
+                )
+            ]
+        )
 
     async def _resume_records(self, services: Services) -> None:
         """Before any terminal is served: requests a crash left open are withdrawn (so a
@@ -201,7 +252,12 @@ class Runtime:
             ),
             admin=AdminDesk(services.identity, services.admin, terminals, recorder),
             config=ConfigDesk(
-                services.identity, services.esign, services.config.directory, terminals, recorder
+                services.identity,
+                services.esign,
+                services.config.directory,
+                terminals,
+                recorder,
+                services.change,
             ),
             records=RecordsDesk(services.identity, plant.table, recorder, self.records_reader),
         )
@@ -309,6 +365,12 @@ class Runtime:
         )
         self.alarm_ops = AlarmOperations(self.alarms, services.identity, services.esign)
         plant.table.subscribe(self.alarms.on_change)
+        if self.config_blocked is not None:
+            self.alarms.raise_system(
+                "config_unapproved",
+                "Configuration not approved: commands are blocked (see hmi config diff).",
+                1,
+            )
         report = services.integrity
         if report is not None and not report.ok:
             self.alarms.raise_system(

@@ -289,11 +289,16 @@ class ConfigDiff:
 
 @dataclass(frozen=True)
 class ConfigRequest:
-    """A signed request to change a configuration file, recorded and not applied."""
+    """A change to a configuration file, recorded as a proposed configuration version."""
 
     file: str
     diff_sha256: str
     text_sha256: str
     text_kept: bool
-    """Whether the proposed text is in the audit record itself (see docs/engineer-guide.md)."""
+    """Whether the proposed text is kept in the records (always, in the version's row)."""
     signatures: tuple[str, ...]
+    version: int = 0
+    state: str = "proposed"
+    """``proposed`` (awaiting approval) or ``approved`` (the policy needs no one else)."""
+    needs: tuple[str, ...] = ()
+    """Roles whose approval is still needed."""
