@@ -5,7 +5,7 @@ is not a terminal, a command that needs a password fails with a message
 naming the option that supplies it.
 """
 
-from hmi.cli import accounts, backup, plant, records
+from hmi.cli import accounts, backup, config, plant, records
 from hmi.cli.common import main
 
-__all__ = ["accounts", "backup", "main", "plant", "records"]
+__all__ = ["accounts", "backup", "config", "main", "plant", "records"]
