@@ -192,7 +192,7 @@ async def test_rejected_and_stale_versions_never_take_effect(plant) -> None:
 async def test_invalid_configuration_is_refused_with_file_and_key(plant) -> None:
     services, cfg, _ = plant
     files = {**read_files(cfg), "security.toml": "lockout_attempts = 99\n"}
-    with pytest.raises(ConfigError, match="security.toml: lockout_attempts"):
+    with pytest.raises(ConfigError, match=r"security\.toml: lockout_attempts"):
         await submit(services, files, "too many")
     [(detail,)] = rows(
         services,
