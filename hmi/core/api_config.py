@@ -21,10 +21,17 @@ import json
 from pathlib import Path
 
 from hmi.core.api_refusals import record_refusal
-from hmi.core.api_types import ConfigCheck, ConfigDiff, ConfigFile, ConfigRequest
-from hmi.core.change_control import ChangeControl, file_set_for
+from hmi.core.api_types import (
+    ConfigCheck,
+    ConfigDiff,
+    ConfigFile,
+    ConfigRequest,
+    ConfigVersionView,
+)
+from hmi.core.change_control import APPROVE_PERMISSION, ChangeControl, file_set_for
 from hmi.core.commands import Credentials
 from hmi.core.config_check import FIXED_FILES, check_name, check_text, diff_text, read_files
+from hmi.core.config_versions import ConfigVersion
 from hmi.core.errors import ConfigError, HmiError
 from hmi.core.esign import ESignService, SignatureRequest
 from hmi.core.identity import IdentityService, Session
@@ -202,3 +209,91 @@ class ConfigDesk:
         return ConfigRequest(
             file, diff.sha256, text_sha, "text" in detail, (signed.manifestation(),)
         )
+
+    # -- versions: history, approval, rollback ---------------------------------------------
+
+    def _change(self) -> ChangeControl:
+        if self.change is None:
+            raise HmiError("This terminal keeps no configuration versions.")
+        return self.change
+
+    async def versions(self, session: Session) -> list[ConfigVersionView]:
+        """Every configuration version, newest first (engineers and approvers)."""
+        current = self.identity.require_session(session)
+        policy = self.identity.policy
+        if not (
+            policy.permitted(current.user.roles, EDIT_PERMISSION)
+            or policy.permitted(current.user.roles, APPROVE_PERMISSION)
+        ):
+            self.identity.require_permission(session, APPROVE_PERMISSION)
+        return [_view(v) for v in reversed(await self._change().versions())]
+
+    async def approve(
+        self, session: Session, origin: Origin, version: int, reason: str, signature: Credentials
+    ) -> ConfigVersionView:
+        """Sign approval of ``version``; the last approval needed makes it the approved one."""
+        change = self._change()
+        await self._terminal(
+            session, origin, APPROVE_PERMISSION, "config_version_approved", version
+        )
+        out = await change.approve(
+            session, origin, version, reason, signature.password, signature.user_id
+        )
+        return self._after(out)
+
+    async def reject(
+        self, session: Session, origin: Origin, version: int, reason: str, signature: Credentials
+    ) -> ConfigVersionView:
+        change = self._change()
+        await self._terminal(
+            session, origin, APPROVE_PERMISSION, "config_version_rejected", version
+        )
+        out = await change.reject(
+            session, origin, version, reason, signature.password, signature.user_id
+        )
+        return _view(out)
+
+    async def rollback(
+        self, session: Session, origin: Origin, version: int, reason: str, signature: Credentials
+    ) -> ConfigVersionView:
+        """A new proposed version restoring ``version``'s text, signed ``authored``."""
+        change = self._change()
+        await self._terminal(session, origin, EDIT_PERMISSION, "config_version_rollback", version)
+        out = await change.rollback(
+            session, origin, version, reason, signature.password, signature.user_id
+        )
+        return self._after(out)
+
+    async def _terminal(
+        self, session: Session, origin: Origin, permission: str, action: str, version: int
+    ) -> None:
+        """Permission and terminal first; a refusal is recorded before it is raised."""
+        try:
+            current = self.identity.require_permission(session, permission)
+            check_terminal(self.terminals, current.origin, origin, permission, None)
+        except HmiError as exc:
+            raise await record_refusal(
+                self.recorder, session, origin, action, f"config:version {version}", exc
+            ) from None
+
+    def _after(self, version: ConfigVersion) -> ConfigVersionView:
+        if version.state == "approved":
+            self.approved = dict(version.files)
+        return _view(version)
+
+
+def _view(v: ConfigVersion) -> ConfigVersionView:
+    return ConfigVersionView(
+        v.version,
+        v.state,
+        f"{v.author_name} ({v.author_id})",
+        v.reason or "",
+        v.created,
+        v.changed,
+        v.missing if v.state == "proposed" else (),
+        tuple(f"{a.role}: {a.actor_name} ({a.actor_id})" for a in v.approvals),
+        v.diff,
+        v.base_version,
+        v.restores_version,
+        v.signed_now,
+    )

@@ -302,3 +302,25 @@ class ConfigRequest:
     """``proposed`` (awaiting approval) or ``approved`` (the policy needs no one else)."""
     needs: tuple[str, ...] = ()
     """Roles whose approval is still needed."""
+
+
+@dataclass(frozen=True)
+class ConfigVersionView:
+    """A configuration version as the engineer and QA screens list it."""
+
+    version: int
+    state: str
+    """``proposed``, ``stale``, ``approved`` (running), ``superseded`` or ``rejected``."""
+    author: str
+    reason: str
+    created: datetime | None
+    changed: tuple[str, ...]
+    needs: tuple[str, ...]
+    """Roles whose approval is still missing (for a proposed version)."""
+    approvals: tuple[str, ...]
+    """``role: name (user ID)`` per approval given."""
+    diff: str
+    base_version: int | None = None
+    restores_version: int | None = None
+    signed: tuple[str, ...] = ()
+    """Manifestations of a signature just given (for the outcome message)."""
