@@ -12,9 +12,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from hmi.core.change_control import ChangeControl, baseline_entry
+from hmi.core.change_control import ChangeControl
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.config import PlantConfig, load_config
+from hmi.core.config_apply import baseline_entry
 from hmi.core.config_check import read_files
 from hmi.core.config_versions import current_version, describe_differences, fold
 from hmi.core.esign import ESignService

@@ -28,8 +28,9 @@ from hmi.core.api_types import (
     ConfigRequest,
     ConfigVersionView,
 )
-from hmi.core.change_control import APPROVE_PERMISSION, ChangeControl, file_set_for
+from hmi.core.change_control import APPROVE_PERMISSION, ChangeControl
 from hmi.core.commands import Credentials
+from hmi.core.config_apply import file_set_for
 from hmi.core.config_check import FIXED_FILES, check_name, check_text, diff_text, read_files
 from hmi.core.config_versions import ConfigVersion
 from hmi.core.errors import ConfigError, HmiError

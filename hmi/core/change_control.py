@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from hmi.core.api_refusals import record_refusal
+from hmi.core.config_apply import write_set
 from hmi.core.config_check import check_files
 from hmi.core.config_versions import (
     ConfigVersion,
@@ -41,7 +40,6 @@ from hmi.core.errors import ConfigError, HmiError
 from hmi.core.esign import ESignService, SignatureRequest
 from hmi.core.identity import IdentityService, Session
 from hmi.core.ports import Recorder
-from hmi.core.procedure_config import PROCEDURES_DIR
 from hmi.core.records import AuditEntry, ConfigVersionEntry, Origin, Record
 
 EDIT_PERMISSION = "edit_configuration"
@@ -53,26 +51,6 @@ class ConfigVersionReader(Protocol):
     async def config_events(self) -> list[ConfigVersionEntry]:
         """Every version event, oldest first."""
         ...
-
-
-def write_set(directory: Path, old: FileSet, new: FileSet) -> None:
-    """Make ``directory`` hold ``new``: changed files replaced atomically, dropped ones removed."""
-    for name in changed_files(old, new):
-        path = directory / name
-        if name not in new:
-            path.unlink(missing_ok=True)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(new[name])
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 class ChangeControl:
@@ -456,31 +434,3 @@ class ChangeControl:
             await asyncio.to_thread(write_set, self.directory, base.files, version.files)
         if self.on_approved is not None:
             self.on_approved(version)
-
-
-def baseline_entry(
-    files: FileSet, actor_id: str, actor_name: str, origin: Origin, detail: str
-) -> ConfigVersionEntry:
-    """Version 1 of a data directory: the configuration it was set up (or first run) with."""
-    return ConfigVersionEntry(
-        1,
-        "baseline",
-        actor_id,
-        actor_name,
-        origin,
-        set_digest(files),
-        files_json=canonical(files),
-        changed_files=",".join(sorted(files)),
-        reason="configuration in place when change control began",
-        detail=detail,
-    )
-
-
-def file_set_for(files: FileSet, name: str, text: str) -> FileSet:
-    """``files`` with ``name`` replaced by ``text`` (empty text for a procedure: removed)."""
-    out = dict(files)
-    if not text.strip() and name.startswith(f"{PROCEDURES_DIR}/"):
-        out.pop(name, None)
-    else:
-        out[name] = text
-    return out
