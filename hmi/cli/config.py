@@ -130,6 +130,8 @@ def config_diff(args: AdminArgs, versions: tuple[int, ...]) -> None:
 
     if len(versions) > 2:
         fail("give at most two version numbers.")
+    if not versions and args.config is None:
+        fail("--config names the configuration directory to compare with the approved version.")
 
     async def act(services: Any) -> tuple[str, list[str]]:
         change = services.change
@@ -172,6 +174,9 @@ def config_submit(args: AdminArgs, reason: str) -> None:
 
 def _decide(verb: str, permission: str, meaning: str) -> Callable[..., Any]:
     def command(args: AdminArgs, version: int, reason: str) -> None:
+        if args.config is None:
+            fail("--config names the configuration directory an approved version is written to.")
+
         async def act(services: Any, session: Any, origin: Any, password: str, user: str) -> Any:
             method = getattr(services.change, verb)
             return await method(session, origin, version, reason, password, user)

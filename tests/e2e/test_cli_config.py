@@ -125,3 +125,11 @@ def test_change_control_from_the_command_line(plant: tuple[Path, Path]) -> None:
     assert (cfg / "security.toml").read_text() != original
     r = hmi("config", "history", *where)
     assert "   3 rejected" in r.output and "restores 1" in r.output
+
+
+def test_commands_that_write_or_compare_the_directory_need_it(plant: tuple[Path, Path]) -> None:
+    data, _ = plant
+    r = hmi("config", "diff", "--data", str(data))
+    assert r.exit_code == 2 and "--config names the configuration directory" in r.output
+    r = hmi("config", "approve", "1", "--data", str(data), "--user", "qa1")
+    assert r.exit_code == 2 and "--config names the configuration directory" in r.output
