@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmi.backups import ScheduledBackups
-from hmi.bootstrap import Services, open_services, unapproved_config
+from hmi.bootstrap import Services, open_services
 from hmi.core.alarm_actions import AlarmOperations
 from hmi.core.alarms import AlarmEngine
 from hmi.core.api import TerminalAPI
@@ -32,7 +32,6 @@ from hmi.core.attribution import WriteAttribution
 from hmi.core.captures import CaptureCommands
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.commands import CommandService
-from hmi.core.errors import ConfigError
 from hmi.core.identity import Session
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.scanner import LinkEvent
@@ -41,6 +40,7 @@ from hmi.core.system_checks import SystemChecks
 from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
 from hmi.records.images import StoreCaptureArchive
+from hmi.runtime_config import ConfigControl
 from hmi.store.alarm_journal import StoreAlarmJournal
 from hmi.store.approval_orphans import withdraw_orphaned_approvals
 from hmi.store.history import HistoryWriter, Loss
@@ -72,7 +72,7 @@ class RuntimeEvents:
     on_session_ended: Callable[[Session], None] | None = None
 
 
-class Runtime:
+class Runtime(ConfigControl):
     def __init__(
         self,
         data: Path,
@@ -148,6 +148,7 @@ class Runtime:
                 gate=self.sequencer,
             )
             self.commands.blocked = self.config_blocked
+            services.change.on_approved = self._config_approved
             self.approvals = ApprovalQueue(
                 self.commands, self.clock, services.config.commands.approval_expiry_s
             )
@@ -171,50 +172,6 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
-
-    async def _check_config(self, services: Services) -> None:
-        """Disk against the last approved version: refuse to start, or start with every
-        command refused when ``allow_unapproved_config`` says so (SUP-12)."""
-        try:
-            differences = await asyncio.to_thread(
-                unapproved_config, services, self.config_dir, self.origin
-            )
-        except BaseException:
-            await asyncio.to_thread(services.close)
-            raise
-        if not differences:
-            return
-        where = self.config_dir or "(built-in defaults)"
-        listing = "\n".join(f"  {d}" for d in differences)
-        text = f"The configuration in {where} is not the approved version:\n{listing}"
-        if not self.allow_unapproved_config:
-            services.recorder.commit_now(
-                [
-                    SecurityEntry(
-                        "start_refused_unapproved_config",
-                        None,
-                        self.origin,
-                        "system",
-                        detail=text[:2000],
-                    )
-                ]
-            )
-            await asyncio.to_thread(services.close)
-            raise ConfigError(
-                f"{text}\nSubmit it for approval (hmi config submit), or start with "
-                "--allow-unapproved-config to supervise with every command blocked."
-            )
-        self.config_blocked = (
-            "The configuration is not approved; every command is blocked until the approved "
-            "configuration is running."
-        )
-        services.recorder.commit_now(
-            [
-                SecurityEntry(
-                    "started_unapproved_config", None, self.origin, "system", detail=text[:2000]
-                )
-            ]
-        )
 
     async def _resume_records(self, services: Services) -> None:
         """Before any terminal is served: requests a crash left open are withdrawn (so a

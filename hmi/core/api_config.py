@@ -297,4 +297,5 @@ def _view(v: ConfigVersion) -> ConfigVersionView:
         v.base_version,
         v.restores_version,
         v.signed_now,
+        v.effect,
     )

@@ -324,3 +324,5 @@ class ConfigVersionView:
     restores_version: int | None = None
     signed: tuple[str, ...] = ()
     """Manifestations of a signature just given (for the outcome message)."""
+    effect: str = ""
+    """For a version just approved: what took effect now, or that it does at restart."""

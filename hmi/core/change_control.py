@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -62,7 +62,7 @@ class ChangeControl:
         reader: ConfigVersionReader,
         directory: Path | None,
         *,
-        on_approved: Callable[[ConfigVersion], None] | None = None,
+        on_approved: Callable[[ConfigVersion, ConfigVersion], Awaitable[str]] | None = None,
     ) -> None:
         self.identity = identity
         self.esign = esign
@@ -429,8 +429,9 @@ class ChangeControl:
         ]
 
     async def _apply(self, base: ConfigVersion, version: ConfigVersion) -> None:
-        """Write the approved files to the configuration directory; tell the runtime."""
+        """Write the approved files to the configuration directory; tell the runtime, which
+        says what took effect now (``on_approved``); without one, it is the next start."""
         if self.directory is not None:
             await asyncio.to_thread(write_set, self.directory, base.files, version.files)
         if self.on_approved is not None:
-            self.on_approved(version)
+            version.effect = await self.on_approved(base, version)

@@ -145,6 +145,8 @@ class ConfigVersion:
     baseline: bool = False
     signed_now: tuple[str, ...] = ()
     """Manifestations of the signature given by the call that returned this (not stored)."""
+    effect: str = ""
+    """What a running system did on approval, in words (not stored; empty: next start)."""
 
     @property
     def missing(self) -> tuple[str, ...]:

@@ -167,7 +167,7 @@ class ConfigVersionsScreen(PageScreen):
         lines = [f"Version {outcome.version} is {outcome.state}."]
         lines += [f"Signed: {s}" for s in outcome.signed]
         if outcome.state == "approved":
-            lines.append(TAKES_EFFECT)
+            lines.append(outcome.effect or TAKES_EFFECT)
         elif outcome.needs:
             lines.append(f"Still needs approval by: {', '.join(outcome.needs)}.")
         self.app.push_screen(
