@@ -78,7 +78,10 @@ class ChangeControl:
     async def approved(self) -> ConfigVersion:
         current = current_version(await self.versions())
         if current is None:
-            raise ConfigError("There is no approved configuration version yet.")
+            raise ConfigError(
+                "There is no approved configuration version yet: data from before change "
+                "control records its configuration as version 1 when the runtime next starts."
+            )
         return current
 
     async def version(self, number: int) -> ConfigVersion:
