@@ -12,16 +12,21 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from hmi.core.change_control import ChangeControl
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.config import PlantConfig, load_config
+from hmi.core.config_apply import baseline_entry
+from hmi.core.config_check import read_files
+from hmi.core.config_versions import current_version, describe_differences, fold
 from hmi.core.esign import ESignService
 from hmi.core.identity import IdentityService
 from hmi.core.passwords import check_new_user, check_password_rules
-from hmi.core.records import NotificationEntry, Origin, SecurityEntry
+from hmi.core.records import AuditEntry, NotificationEntry, Origin, SecurityEntry
 from hmi.core.useradmin import UserAdministration
 from hmi.notify import CommandNotifier
 from hmi.security import Argon2Hasher
 from hmi.store.anchors import AnchorLog
+from hmi.store.config_versions import StoreConfigVersions
 from hmi.store.db import Store
 from hmi.store.recorder import StoreRecorder
 from hmi.store.verify import VerifyReport, verify_records
@@ -51,6 +56,7 @@ class Services:
     identity: IdentityService
     esign: ESignService
     admin: UserAdministration
+    change: ChangeControl
     integrity: VerifyReport | None = None
 
     def close(self) -> None:
@@ -69,7 +75,34 @@ def _services(store: Store, config: PlantConfig, clock: Clock) -> Services:
         CommandNotifier(policy.notify),
     )
     esign = ESignService(identity, policy, clock)
-    return Services(config, store, recorder, identity, esign, UserAdministration(identity, esign))
+    change = ChangeControl(identity, esign, recorder, StoreConfigVersions(store), config.directory)
+    return Services(
+        config, store, recorder, identity, esign, UserAdministration(identity, esign), change
+    )
+
+
+def unapproved_config(services: Services, config_dir: Path | None, origin: Origin) -> list[str]:
+    """How the configuration on disk differs from the approved version (empty: it is the one).
+
+    Data written before change control has no versions: the configuration on disk
+    becomes the baseline version, recorded as a security event.
+    """
+    disk = read_files(config_dir)
+    current = current_version(fold(StoreConfigVersions(services.store).read_events()))
+    if current is None:
+        text = (
+            "No approved configuration version existed (data from before change control); "
+            f"the configuration in {config_dir or '(built-in defaults)'} was recorded as the "
+            "baseline version 1."
+        )
+        services.recorder.commit_now(
+            [
+                baseline_entry(disk, "system", "Custos runtime", origin, text),
+                SecurityEntry("config_baseline_recorded", None, origin, "system", detail=text),
+            ]
+        )
+        return []
+    return describe_differences(current.files, disk)
 
 
 def check_integrity(services: Services, origin: Origin) -> VerifyReport:
@@ -136,6 +169,27 @@ async def init_data_dir(
     services = _services(store, config, clk)
     try:
         await services.admin.create_first_admin(admin_id, admin_name, temporary, origin)
+        text = (
+            f"Version 1 is the configuration {config_dir or '(built-in defaults)'} held at "
+            f"hmi init, approved by the installing administrator {admin_name} ({admin_id}); "
+            "no signature exists at init."
+        )
+        files = read_files(config_dir)
+        await services.recorder.commit(
+            [
+                baseline_entry(files, admin_id, admin_name, origin, text),
+                AuditEntry(
+                    "config_version_baseline",
+                    "done",
+                    admin_id,
+                    admin_name,
+                    origin,
+                    target="config:version 1",
+                    new_value=f"sha256:{baseline_entry(files, '', '', origin, '').config_sha256}",
+                    detail=text,
+                ),
+            ]
+        )
         store.checkpoint_now()
     except Exception:
         store.close()

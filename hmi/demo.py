@@ -29,6 +29,21 @@ def demo_config_dir() -> Path:
     raise ConfigError("config/demo not found: run `hmi demo` from the project folder.")
 
 
+def working_config(data: Path, source: Path, *, fresh: bool) -> Path:
+    """The demo's own copy of config/demo, beside its data directory.
+
+    Configuration is under change control: an approved change is written to
+    the configuration directory. The demo approves into its copy, never into
+    the source tree; a fresh data directory starts from a fresh copy.
+    """
+    copy = data.with_name(f"{data.name}-config")
+    if fresh and copy.exists():
+        shutil.rmtree(copy)
+    if not copy.exists():
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.png", "*.jpg", "*.tmp"))
+    return copy
+
+
 def demo_drop_folder(config: Path) -> Path:
     """The skid camera's drop folder as the demo's cameras.toml names it, created if missing.
 
@@ -110,6 +125,7 @@ async def run_demo(
     front: Callable[[Runtime], Awaitable[None]],
 ) -> None:
     """Simulators, records and runtime; ``front`` (the terminal UI) runs until it returns."""
+    config = working_config(data, config, fresh=reset or not data.exists())
     drop = demo_drop_folder(config)
     created = await create_demo_records(data, config, reset=reset)
     async with (

@@ -42,6 +42,7 @@ from hmi.core.tags import TagChange
 from hmi.plant import Plant, build_plant
 from hmi.records.images import StoreCaptureArchive
 from hmi.records.report_maker import REPORTS_FOLDER, StoreReportMaker
+from hmi.runtime_config import ConfigControl
 from hmi.store.alarm_journal import StoreAlarmJournal
 from hmi.store.approval_orphans import withdraw_orphaned_approvals
 from hmi.store.history import HistoryWriter, Loss
@@ -73,7 +74,7 @@ class RuntimeEvents:
     on_session_ended: Callable[[Session], None] | None = None
 
 
-class Runtime:
+class Runtime(ConfigControl):
     def __init__(
         self,
         data: Path,
@@ -81,8 +82,12 @@ class Runtime:
         *,
         clock: Clock | None = None,
         environ: dict[str, str] | None = None,
+        allow_unapproved_config: bool = False,
     ) -> None:
         self.data = data
+        self.allow_unapproved_config = allow_unapproved_config
+        self.config_blocked: str | None = None
+        """Set when started on a configuration that is not the approved version."""
         self.config_dir = config_dir
         self.clock = clock or SystemClock()
         self.environ = environ
@@ -110,6 +115,7 @@ class Runtime:
         services = await asyncio.to_thread(
             open_services, self.data, self.config_dir, clock=self.clock, origin=self.origin
         )
+        await self._check_config(services)
         self.services = services
         try:
             plant = build_plant(
@@ -143,6 +149,8 @@ class Runtime:
                 self.clock,
                 gate=self.sequencer,
             )
+            self.commands.blocked = self.config_blocked
+            services.change.on_approved = self._config_approved
             self.approvals = ApprovalQueue(
                 self.commands, self.clock, services.config.commands.approval_expiry_s
             )
@@ -208,7 +216,12 @@ class Runtime:
             ),
             admin=AdminDesk(services.identity, services.admin, terminals, recorder),
             config=ConfigDesk(
-                services.identity, services.esign, services.config.directory, terminals, recorder
+                services.identity,
+                services.esign,
+                services.config.directory,
+                terminals,
+                recorder,
+                services.change,
             ),
             records=RecordsDesk(services.identity, plant.table, recorder, self.records_reader),
             reports=ReportDesk(
@@ -323,6 +336,12 @@ class Runtime:
         )
         self.alarm_ops = AlarmOperations(self.alarms, services.identity, services.esign)
         plant.table.subscribe(self.alarms.on_change)
+        if self.config_blocked is not None:
+            self.alarms.raise_system(
+                "config_unapproved",
+                "Configuration not approved: commands are blocked (see hmi config diff).",
+                1,
+            )
         report = services.integrity
         if report is not None and not report.ok:
             self.alarms.raise_system(

@@ -1,9 +1,8 @@
-"""The plant commands: configuration tools, the demo, the simulated plant, OPC UA browsing."""
+"""The plant commands: the demo, running, the simulated plant, OPC UA browsing."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,30 +18,6 @@ from hmi.cli.common import (
 )
 
 # -- configuration and demo -------------------------------------------------------------
-
-
-@main.group("config")
-def config_group() -> None:
-    """Configuration tools."""
-
-
-@config_group.command("schema")
-def config_schema() -> None:
-    """Print the JSON Schema of the configuration files (for editors)."""
-    from hmi.core.config import json_schema
-
-    click.echo(json.dumps(json_schema(), indent=2))
-
-
-@config_group.command("check")
-@click.argument("directory", type=click.Path(path_type=Path))
-def config_check(directory: Path) -> None:
-    """Validate a configuration directory; errors name file, key path and reason."""
-    from hmi.core.config import load_config
-
-    with explained():
-        cfg = load_config(directory)
-    click.echo(f"{directory}: valid ({cfg.plant.name}).")
 
 
 def _tag_lines(runtime: Any) -> list[str]:
@@ -116,7 +91,15 @@ def demo(reset: bool, seconds: float | None, data: Path) -> None:
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Data directory.")
 @click.option("--config", "config_dir", type=click.Path(path_type=Path), required=True)
 @click.option("--terminal", "terminal_id", default="T-CONSOLE-1", show_default=True)
-def run_command(data: Path, config_dir: Path, terminal_id: str) -> None:
+@click.option(
+    "--allow-unapproved-config",
+    is_flag=True,
+    help="Start even if the configuration is not the approved version: every command is "
+    "blocked and the system alarm SYSTEM.config_unapproved is raised.",
+)
+def run_command(
+    data: Path, config_dir: Path, terminal_id: str, allow_unapproved_config: bool
+) -> None:
     """Run the runtime and the terminal UI in one process (Ctrl-Q stops both)."""
     import contextlib
 
@@ -124,7 +107,9 @@ def run_command(data: Path, config_dir: Path, terminal_id: str) -> None:
     from hmi.terminal import run_terminal
 
     async def serve() -> None:
-        async with Runtime(data, config_dir) as runtime:
+        async with Runtime(
+            data, config_dir, allow_unapproved_config=allow_unapproved_config
+        ) as runtime:
             await run_terminal(runtime, terminal_id)
 
     with explained(), contextlib.suppress(KeyboardInterrupt):

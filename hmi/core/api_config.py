@@ -1,15 +1,14 @@
 """The engineering side of the Terminal API: configuration files, checked and submitted.
 
-What an engineer sees is the configuration as the runtime read it at start:
-that is the approved version until change control (issue 6) keeps approved
-versions of its own. A proposed text is checked with the rest of the
-configuration (``hmi.core.config_check``) and compared with the approved
-one; submitting it records a request signed with the meaning ``authored``
-and applies nothing. Running configuration changes only through change
-control, never through this desk.
+What an engineer sees is the approved configuration version. A proposed
+text is checked with the rest of the configuration (``hmi.core.config_check``)
+and compared with the approved one; submitting it records a new proposed
+configuration version (``hmi.core.change_control``) signed with the meaning
+``authored``. It takes effect only when the approvals the policy asks for are
+recorded; the desk itself never changes the running configuration.
 
-The request binds the signature to the change: the signed new value is the
-SHA-256 of the diff, and the audit record keeps the proposed text itself
+Without change control (a desk built for a check only) submitting records a
+signed ``config_change_requested`` audit row instead: the proposed text itself
 while it is at most ``KEEP_LIMIT`` bytes, else the diff if that fits, else
 only the digests and sizes (docs/engineer-guide.md).
 """
@@ -22,9 +21,18 @@ import json
 from pathlib import Path
 
 from hmi.core.api_refusals import record_refusal
-from hmi.core.api_types import ConfigCheck, ConfigDiff, ConfigFile, ConfigRequest
+from hmi.core.api_types import (
+    ConfigCheck,
+    ConfigDiff,
+    ConfigFile,
+    ConfigRequest,
+    ConfigVersionView,
+)
+from hmi.core.change_control import APPROVE_PERMISSION, ChangeControl
 from hmi.core.commands import Credentials
+from hmi.core.config_apply import file_set_for
 from hmi.core.config_check import FIXED_FILES, check_name, check_text, diff_text, read_files
+from hmi.core.config_versions import ConfigVersion
 from hmi.core.errors import ConfigError, HmiError
 from hmi.core.esign import ESignService, SignatureRequest
 from hmi.core.identity import IdentityService, Session
@@ -47,8 +55,10 @@ class ConfigDesk:
         directory: Path | None,
         terminals: list[TerminalConfig],
         recorder: Recorder,
+        change: ChangeControl | None = None,
     ) -> None:
         self.identity = identity
+        self.change = change
         self.esign = esign
         self.directory = directory
         self.terminals = terminals
@@ -108,11 +118,42 @@ class ConfigDesk:
                     f"{len(checked.problems)} problem(s); first: {first.file}: {first.key}: "
                     f"{first.message}"
                 )
+            if self.change is not None:
+                return await self._propose(session, origin, file, new_text, diff, reason, signature)
             return await self._record(session, origin, file, new_text, diff, reason, signature)
         except HmiError as exc:
             raise await record_refusal(
                 self.recorder, session, origin, REQUEST_ACTION, target, exc, reason
             ) from None
+
+    async def _propose(
+        self,
+        session: Session,
+        origin: Origin,
+        file: str,
+        new_text: str,
+        diff: ConfigDiff,
+        reason: str,
+        signature: Credentials,
+    ) -> ConfigRequest:
+        assert self.change is not None
+        files = file_set_for(self.approved, file, new_text)
+        version = await self.change.propose(
+            session, origin, files, reason, signature.password, signature.user_id
+        )
+        if version.state == "approved":
+            self.approved = dict(version.files)
+        text_sha = hashlib.sha256(new_text.encode("utf-8")).hexdigest()
+        return ConfigRequest(
+            file,
+            diff.sha256,
+            text_sha,
+            True,
+            version.signed_now,
+            version.version,
+            version.state,
+            version.missing,
+        )
 
     async def _record(
         self,
@@ -169,3 +210,92 @@ class ConfigDesk:
         return ConfigRequest(
             file, diff.sha256, text_sha, "text" in detail, (signed.manifestation(),)
         )
+
+    # -- versions: history, approval, rollback ---------------------------------------------
+
+    def _change(self) -> ChangeControl:
+        if self.change is None:
+            raise HmiError("This terminal keeps no configuration versions.")
+        return self.change
+
+    async def versions(self, session: Session) -> list[ConfigVersionView]:
+        """Every configuration version, newest first (engineers and approvers)."""
+        current = self.identity.require_session(session)
+        policy = self.identity.policy
+        if not (
+            policy.permitted(current.user.roles, EDIT_PERMISSION)
+            or policy.permitted(current.user.roles, APPROVE_PERMISSION)
+        ):
+            self.identity.require_permission(session, APPROVE_PERMISSION)
+        return [_view(v) for v in reversed(await self._change().versions())]
+
+    async def approve(
+        self, session: Session, origin: Origin, version: int, reason: str, signature: Credentials
+    ) -> ConfigVersionView:
+        """Sign approval of ``version``; the last approval needed makes it the approved one."""
+        change = self._change()
+        await self._terminal(
+            session, origin, APPROVE_PERMISSION, "config_version_approved", version
+        )
+        out = await change.approve(
+            session, origin, version, reason, signature.password, signature.user_id
+        )
+        return self._after(out)
+
+    async def reject(
+        self, session: Session, origin: Origin, version: int, reason: str, signature: Credentials
+    ) -> ConfigVersionView:
+        change = self._change()
+        await self._terminal(
+            session, origin, APPROVE_PERMISSION, "config_version_rejected", version
+        )
+        out = await change.reject(
+            session, origin, version, reason, signature.password, signature.user_id
+        )
+        return _view(out)
+
+    async def rollback(
+        self, session: Session, origin: Origin, version: int, reason: str, signature: Credentials
+    ) -> ConfigVersionView:
+        """A new proposed version restoring ``version``'s text, signed ``authored``."""
+        change = self._change()
+        await self._terminal(session, origin, EDIT_PERMISSION, "config_version_rollback", version)
+        out = await change.rollback(
+            session, origin, version, reason, signature.password, signature.user_id
+        )
+        return self._after(out)
+
+    async def _terminal(
+        self, session: Session, origin: Origin, permission: str, action: str, version: int
+    ) -> None:
+        """Permission and terminal first; a refusal is recorded before it is raised."""
+        try:
+            current = self.identity.require_permission(session, permission)
+            check_terminal(self.terminals, current.origin, origin, permission, None)
+        except HmiError as exc:
+            raise await record_refusal(
+                self.recorder, session, origin, action, f"config:version {version}", exc
+            ) from None
+
+    def _after(self, version: ConfigVersion) -> ConfigVersionView:
+        if version.state == "approved":
+            self.approved = dict(version.files)
+        return _view(version)
+
+
+def _view(v: ConfigVersion) -> ConfigVersionView:
+    return ConfigVersionView(
+        v.version,
+        v.state,
+        f"{v.author_name} ({v.author_id})",
+        v.reason or "",
+        v.created,
+        v.changed,
+        v.missing if v.state == "proposed" else (),
+        tuple(f"{a.role}: {a.actor_name} ({a.actor_id})" for a in v.approvals),
+        v.diff,
+        v.base_version,
+        v.restores_version,
+        v.signed_now,
+        v.effect,
+    )

@@ -289,11 +289,40 @@ class ConfigDiff:
 
 @dataclass(frozen=True)
 class ConfigRequest:
-    """A signed request to change a configuration file, recorded and not applied."""
+    """A change to a configuration file, recorded as a proposed configuration version."""
 
     file: str
     diff_sha256: str
     text_sha256: str
     text_kept: bool
-    """Whether the proposed text is in the audit record itself (see docs/engineer-guide.md)."""
+    """Whether the proposed text is kept in the records (always, in the version's row)."""
     signatures: tuple[str, ...]
+    version: int = 0
+    state: str = "proposed"
+    """``proposed`` (awaiting approval) or ``approved`` (the policy needs no one else)."""
+    needs: tuple[str, ...] = ()
+    """Roles whose approval is still needed."""
+
+
+@dataclass(frozen=True)
+class ConfigVersionView:
+    """A configuration version as the engineer and QA screens list it."""
+
+    version: int
+    state: str
+    """``proposed``, ``stale``, ``approved`` (running), ``superseded`` or ``rejected``."""
+    author: str
+    reason: str
+    created: datetime | None
+    changed: tuple[str, ...]
+    needs: tuple[str, ...]
+    """Roles whose approval is still missing (for a proposed version)."""
+    approvals: tuple[str, ...]
+    """``role: name (user ID)`` per approval given."""
+    diff: str
+    base_version: int | None = None
+    restores_version: int | None = None
+    signed: tuple[str, ...] = ()
+    """Manifestations of a signature just given (for the outcome message)."""
+    effect: str = ""
+    """For a version just approved: what took effect now, or that it does at restart."""

@@ -143,6 +143,8 @@ class CaptureCommands:
         """Permission, camera, terminal, gate, settings: the command as it will be signed."""
         svc = self.commands
         current = svc.identity.require_permission(session, PERMISSION)
+        if svc.blocked is not None:
+            raise HmiError(svc.blocked, "Commands blocked")
         camera = self.cameras.get(request.camera)
         if camera is None:
             known = ", ".join(sorted(self.cameras)) or "none"

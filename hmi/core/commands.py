@@ -167,6 +167,8 @@ class CommandService:
         self.clock = clock
         self.gate: SequenceGate = gate or OpenGate()
         self.approvals: ApprovalSink | None = None
+        self.blocked: str | None = None
+        """Why every command is refused (the configuration is not the approved one)."""
         self._tag_esign = {t.name: t.esign for t in config.tags}
         self._last_write: dict[str, float] = {}
         self._started = clock.monotonic()
@@ -234,6 +236,8 @@ class CommandService:
     async def check(self, session: Session, origin: Origin, command: Command) -> Prepared:
         """Authorise, terminal, gate, validate: raises ``HmiError`` (not yet recorded)."""
         current = self.identity.require_permission(session, command.kind)
+        if self.blocked is not None:
+            raise HmiError(self.blocked, "Commands blocked")
         if command.kind not in WRITE_KINDS:
             raise HmiError(f"'{command.kind}' is not a command this service performs.")
         try:

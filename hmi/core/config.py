@@ -50,6 +50,7 @@ from hmi.core.camera_config import (
     check_cameras,
     read_cameras,
 )
+from hmi.core.change_policy import ChangeControlPolicy
 from hmi.core.errors import BackupError, ConfigError
 from hmi.core.plant_check import cross_check, read_devices_and_tags, render_problems
 from hmi.core.plant_config import (
@@ -115,7 +116,13 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
         "view_security_events",
         "view_records",
     ],
-    "admin": ["administer_users", "view_security_events", "verify_records", "view_records"],
+    "admin": [
+        "administer_users",
+        "approve_configuration",
+        "view_security_events",
+        "verify_records",
+        "view_records",
+    ],
 }
 
 
@@ -337,6 +344,7 @@ class PlantFile(_Model):
     clock: ClockCheck = ClockCheck()
     storage: StorageCheck = StorageCheck()
     backup: BackupPolicy = BackupPolicy()
+    change_control: ChangeControlPolicy = ChangeControlPolicy()
 
 
 class PlantConfig(_Model):
@@ -353,6 +361,7 @@ class PlantConfig(_Model):
     clock: ClockCheck = ClockCheck()
     storage: StorageCheck = StorageCheck()
     backup: BackupPolicy = BackupPolicy()
+    change_control: ChangeControlPolicy = ChangeControlPolicy()
     _directory: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
@@ -446,6 +455,7 @@ def load_config(directory: Path | None) -> PlantConfig:
                 "clock": plant_file.clock,
                 "storage": plant_file.storage,
                 "backup": plant_file.backup,
+                "change_control": plant_file.change_control,
             },
             context=DEFERRED,
         )

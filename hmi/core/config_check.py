@@ -102,20 +102,33 @@ def check_text(
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return [ConfigProblem(name, SYNTAX, str(exc))]
+    return check_files(directory, {**approved, name: text}, name)
+
+
+def check_files(
+    directory: Path | None, files: dict[str, str], default_file: str = "plant.toml"
+) -> list[ConfigProblem]:
+    """Problems of a whole configuration set, loaded as the runtime would load it."""
+    for name, text in files.items():
+        check_name(name)
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            return [ConfigProblem(name, SYNTAX, str(exc))]
     shown = str(directory) if directory is not None else "(configuration)"
     with tempfile.TemporaryDirectory(prefix="custos-config-check-") as tmp:
         root = Path(tmp) / "config"
         root.mkdir()
         if directory is not None and directory.is_dir():
             _skeleton(directory, root)
-        for file, content in {**approved, name: text}.items():
+        for file, content in files.items():
             path = root / file
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
         try:
             load_config(root)
         except ConfigError as exc:
-            return _problems(exc, root, shown, name)
+            return _problems(exc, root, shown, default_file)
     return []
 
 

@@ -135,6 +135,32 @@ class NotificationEntry:
     subject: str | None = None
 
 
+@dataclass(frozen=True)
+class ConfigVersionEntry:
+    """One event in a configuration version's life (``hmi.core.config_versions``)."""
+
+    version: int
+    event: str
+    """``baseline``, ``proposed``, ``signed``, ``approved`` or ``rejected``."""
+    actor_id: str | None
+    actor_name: str | None
+    origin: Origin
+    config_sha256: str
+    base_version: int | None = None
+    restores_version: int | None = None
+    files_json: str | None = None
+    changed_files: str | None = None
+    diff: str | None = None
+    required: str | None = None
+    actor_role: str | None = None
+    reason: str | None = None
+    signature_ids: tuple[str, ...] = ()
+    detail: str | None = None
+    seq: int | None = None
+    """Assigned by the store; set on entries read back."""
+    ts: datetime | None = None
+
+
 Record = (
     AuditEntry
     | SecurityEntry
@@ -145,4 +171,5 @@ Record = (
     | PasswordSet
     | SessionRecord
     | NotificationEntry
+    | ConfigVersionEntry
 )

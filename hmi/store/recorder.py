@@ -14,6 +14,7 @@ from typing import Any
 
 from hmi.core.records import (
     AuditEntry,
+    ConfigVersionEntry,
     NewUser,
     NotificationEntry,
     PasswordSet,
@@ -25,8 +26,9 @@ from hmi.core.records import (
     UserState,
     UserUpdate,
 )
+from hmi.store.config_versions import version_row
 from hmi.store.db import Store
-from hmi.store.tables import AUDIT, ESIGNATURES, QA_QUERIES, SECURITY
+from hmi.store.tables import AUDIT, CONFIG_VERSIONS, ESIGNATURES, QA_QUERIES, SECURITY
 from hmi.store.writetx import WriteTx
 
 _UPDATABLE = {
@@ -108,6 +110,8 @@ def apply_record(tx: WriteTx, record: Record) -> object:
                 "reason": record.reason,
             },
         ).seq
+    if isinstance(record, ConfigVersionEntry):
+        return tx.append(CONFIG_VERSIONS, version_row(record)).seq
     if isinstance(record, NewUser):
         u = record.user
         tx.execute(

@@ -218,3 +218,30 @@ STEP_EVENTS = register(
         ("source", T),
     )
 )
+
+
+# Configuration versions (migration 0007): each version's text and every event of its life
+# (proposed, each approval signature, approved, rejected), chained (hmi.store.config_versions).
+CONFIG_VERSIONS = register(
+    _chained(
+        "config_version_records",
+        "config_versions",
+        ("version", I),
+        ("event", T),
+        ("base_version", I),
+        ("restores_version", I),
+        ("files_json", T),
+        ("config_sha256", T),
+        ("changed_files", T),
+        ("diff", T),
+        ("required", T),
+        ("actor_id", T),
+        ("actor_name", T),
+        ("actor_role", T),
+        ("terminal_id", T),
+        ("source", T),
+        ("reason", T),
+        ("signature_ids", T),
+        ("detail", T),
+    )
+)

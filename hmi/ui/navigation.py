@@ -18,6 +18,7 @@ from hmi.ui.screens.approvals import ApprovalsScreen
 from hmi.ui.screens.audit import AuditScreen
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.camera import CameraScreen
+from hmi.ui.screens.config_versions import ConfigVersionsScreen
 from hmi.ui.screens.engineer import EngineerScreen
 from hmi.ui.screens.events import EventsScreen
 from hmi.ui.screens.overview import OverviewScreen
@@ -52,6 +53,13 @@ PAGES: tuple[Page, ...] = (
     Page("camera", None, "Camera", CameraScreen, "capture_image"),
     Page("alarm-history", None, "Alarm history", AlarmHistoryScreen, "view_records"),
     Page("events", None, "Security events", EventsScreen, "view_security_events"),
+    Page(
+        "config-versions",
+        None,
+        "Configuration versions",
+        ConfigVersionsScreen,
+        "approve_configuration",
+    ),
 )
 """Keys: F1 every page in a list, F2 overview, F3 alarms, F4 procedures, F5 approvals,
 F6 trends, F7 audit trail, F8 QA console, F9 engineer, F10 log out, F12 admin (F11 is full

@@ -1,7 +1,7 @@
 """Accounts and configuration files through the Terminal API on the running runtime: every
 administrative act signed, refusals recorded before they are shown, temporary passwords
-shown once and never recorded, configuration changes checked at the key and requested
-under signature without being applied (11.300, PWD-4, SUP-9, issue 5)."""
+shown once and never recorded, configuration changes checked at the key and proposed
+as signed versions without being applied (11.300, PWD-4, SUP-9, issue 5, SUP-12)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ async def test_administration_is_refused_and_recorded(api_plant: ApiPlant) -> No
     assert [v.state for v in await desk.users(admin) if v.user_id == "op1"] == ["active"]
 
 
-async def test_configuration_is_checked_diffed_and_requested_not_applied(
+async def test_configuration_is_checked_diffed_and_proposed_not_applied(
     api_plant: ApiPlant,
 ) -> None:
     plant, api = api_plant, api_plant.api
@@ -201,14 +201,16 @@ async def test_configuration_is_checked_diffed_and_requested_not_applied(
         shown=diff.sha256,
     )
     assert request.diff_sha256 == diff.sha256 and request.text_kept
-    [(actor, _, target, reason, signature_id, detail, new_value)] = audit(
-        plant, "config_change_requested", "done"
+    assert (request.version, request.state, request.needs) == (2, "proposed", ("qa",))
+    [(actor, _, target, reason, signature_id, _detail, new_value)] = audit(
+        plant, "config_version_proposed", "done"
     )
-    assert (actor, target, reason) == ("eng1", "config:tags.toml", "P&ID tag number")
-    assert new_value == f"diff sha256:{diff.sha256} ({diff.size} bytes)"
-    kept = json.loads(str(detail))
-    assert kept["text"] == changed and kept["applied"] is False
-    assert kept["text_sha256"] == hashlib.sha256(changed.encode()).hexdigest()
+    assert (actor, target, reason) == ("eng1", "config:version 2", "P&ID tag number")
+    assert f"diff sha256:{diff.sha256}" in str(new_value)
+    [(files_json, changed_files)] = plant.query(
+        "SELECT files_json, changed_files FROM config_versions WHERE event = 'proposed'"
+    )
+    assert json.loads(files_json)["tags.toml"] == changed and changed_files == "tags.toml"
     [(signer, meaning)] = plant.query(
         "SELECT signer_id, meaning FROM esignatures WHERE signature_id = ?", [signature_id]
     )

@@ -1,10 +1,9 @@
 """The Admin and Engineer screens on the running plant: an account added, signed, its
 temporary password shown once; a configuration draft checked with the cursor put at the
-key, diffed and submitted as a signed request that changes nothing (11.300, issue 5)."""
+key, diffed, submitted as a signed proposed version that changes nothing until QA approves
+it on the versions page (11.300, issue 5, SUP-12)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from custos_testkit import ADMIN_ID, ADMIN_PASSWORD
@@ -15,6 +14,7 @@ from hmi.core.api import Credentials
 from hmi.core.errors import PasswordChangeRequired
 from hmi.ui.app import CustosApp
 from hmi.ui.screens.admin import AdminScreen
+from hmi.ui.screens.config_versions import ConfigVersionsScreen
 from hmi.ui.screens.engineer import DiffDialog, EngineerScreen
 from hmi.ui.screens.esign import SignDialog
 from hmi.ui.screens.message import MessageDialog
@@ -141,17 +141,46 @@ async def test_a_configuration_change_is_checked_at_the_key_and_requested(plant:
         await sign(pilot, app, "eng1", ENGINEER_PASSWORD)
         await wait_for(
             pilot,
-            lambda: isinstance(app.screen, MessageDialog) and "not applied" in dialog_text(app),
-            "request recorded",
+            lambda: isinstance(app.screen, MessageDialog) and "Proposed as" in dialog_text(app),
+            "version proposed",
         )
+        assert "needs approval by qa" in dialog_text(app)
         assert "Erin Engineer (eng1)" in dialog_text(app)
-    [(detail,)] = plant.query(
-        "SELECT detail FROM audit_trail WHERE action = 'config_change_requested' "
-        "AND outcome = 'done'"
+        await pilot.press("escape")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigVersionsScreen), "versions")
+        table = app.screen.query_one("#versions", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, "versions listed")
+        assert table.get_row_at(0)[:2] == ["2", "proposed"]
+    [(version, event, files)] = plant.query(
+        "SELECT version, event, changed_files FROM config_versions WHERE event = 'proposed'"
     )
-    assert json.loads(detail)["text"] == changed
+    assert (version, event, files) == (2, "proposed", "tags.toml")
     config_dir = plant.runtime.config_dir
     assert config_dir is not None and (config_dir / "tags.toml").read_text() == approved
+
+    # QA approves it on the versions page: written to the configuration directory.
+    app = plant.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "qa1", PLANT_PASSWORD)
+        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
+        app.action_go("config-versions")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfigVersionsScreen), "versions")
+        table = app.screen.query_one("#versions", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, "versions listed")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, SignDialog), "signature dialog")
+        assert "tags.toml" in dialog_text(app) and "approved" in dialog_text(app)
+        await fill(pilot, app, reason="reviewed", user="qa1", password=PLANT_PASSWORD)
+        await pilot.click("#sign")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, MessageDialog) and "approved" in dialog_text(app),
+            "approved",
+        )
+        assert "takes effect at restart" in dialog_text(app)
+        assert "Quinn Quality (qa1)" in dialog_text(app)
+    assert (config_dir / "tags.toml").read_text() == changed
 
 
 async def test_an_operator_is_not_offered_the_admin_screen(plant: Plant):

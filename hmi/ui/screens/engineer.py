@@ -6,7 +6,8 @@ configuration with the draft in place (``api.config.check``) and lists each
 problem with its file and key path; choosing one puts the editor's cursor on
 that key. Submit shows the diff's digest in the signature dialog and sends
 it back, so what is signed is the change that was shown. A submission is a
-signed request only: nothing is applied (docs/engineer-guide.md).
+proposed configuration version; it takes effect once approved as the policy
+asks, at the next restart (Ctrl-O lists the versions; docs/engineer-guide.md).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class EngineerScreen(PageScreen):
         Binding("ctrl+g", "diff", "Diff", priority=True),
         Binding("ctrl+s", "submit", "Submit", priority=True),
         Binding("ctrl+r", "revert", "Revert", priority=True),
+        Binding("ctrl+o", "versions", "Versions", priority=True),
     ]
 
     def __init__(self) -> None:
@@ -126,6 +128,10 @@ class EngineerScreen(PageScreen):
         changed = self.editor.text != self.approved[self.current].text
         state = "changed (not submitted)" if changed else "approved version"
         self.query_one("#status", Static).update(f"{self.current}: {state}. {extra}".strip())
+
+    def action_versions(self) -> None:
+        """The version history (and rollback); engineers reach it from here."""
+        self.custos.open_page("config-versions")
 
     def action_revert(self) -> None:
         if not self.current:
@@ -229,10 +235,22 @@ class EngineerScreen(PageScreen):
     def submitted(self, request: ConfigRequest | None) -> None:
         if request is None:
             return
+        if request.version and request.state == "approved":
+            effect = (
+                f"Version {request.version} is approved (the policy asks no one else); "
+                "it takes effect at restart."
+            )
+        elif request.version:
+            effect = (
+                f"Proposed as version {request.version}; it needs approval by "
+                f"{', '.join(request.needs)} (Ctrl-O: versions)."
+            )
+        else:
+            effect = f"The change to {request.file} is recorded as a signed request."
         lines = [
-            f"The change to {request.file} is recorded as a signed request; it is not applied.",
+            effect,
             f"Diff SHA-256: {request.diff_sha256}",
             *(f"Signed: {s}" for s in request.signatures),
         ]
-        self.app.push_screen(MessageDialog("Change requested", "\n".join(lines), kind="outcome"))
-        self.show_status("Submitted as a request.")
+        self.app.push_screen(MessageDialog("Change submitted", "\n".join(lines), kind="outcome"))
+        self.show_status(f"Submitted as version {request.version}." if request.version else "")
