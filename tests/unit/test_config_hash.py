@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from hmi.core.config_check import read_files
 from hmi.core.config_hash import config_files, config_hash
+from hmi.core.config_versions import set_digest
 from hmi.core.errors import ConfigError
 
 
@@ -32,14 +34,24 @@ def test_hash_is_sha256_of_sorted_relative_names_and_text(tmp_path: Path) -> Non
     assert config_hash(root) == hashlib.sha256(expected.encode()).hexdigest()
 
 
-def test_line_endings_and_non_configuration_files_do_not_change_it(tmp_path: Path) -> None:
-    unix = tree(tmp_path / "u", {"plant.toml": "a = 1\nb = 2\n"})
-    windows = tree(
+def test_files_that_are_not_configuration_do_not_change_it(tmp_path: Path) -> None:
+    plain = tree(tmp_path / "u", {"plant.toml": "a = 1\nb = 2\n"})
+    busy = tree(
         tmp_path / "w",
-        {"plant.toml": "a = 1\r\nb = 2\r\n", "camera-drop/img.png": "x", "notes.txt": "y"},
+        {
+            "plant.toml": "a = 1\nb = 2\n",
+            "camera-drop/img.png": "x",
+            "notes.txt": "y",
+            "old/tags.toml": "z = 1\n",
+        },
     )
-    assert config_hash(unix) == config_hash(windows)
-    assert sorted(config_files(windows)) == ["plant.toml"]
+    assert config_hash(plain) == config_hash(busy)
+    assert sorted(config_files(busy)) == ["plant.toml"]
+
+
+def test_it_is_the_digest_change_control_gives_the_same_files(tmp_path: Path) -> None:
+    root = tree(tmp_path / "c", {"plant.toml": "a = 1\r\n", "procedures/p.toml": "b = 2\n"})
+    assert config_hash(root) == set_digest(read_files(root))
 
 
 def test_any_change_to_a_configuration_file_changes_it(tmp_path: Path) -> None:
@@ -55,6 +67,6 @@ def test_a_missing_directory_or_binary_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nope"):
         config_hash(tmp_path / "nope")
     root = tree(tmp_path / "c", {})
-    (root / "bad.toml").write_bytes(b"\xff\xfe")
-    with pytest.raises(ConfigError, match=r"bad\.toml: not UTF-8"):
+    (root / "tags.toml").write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="not UTF-8"):
         config_hash(root)
