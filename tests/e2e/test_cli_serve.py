@@ -106,7 +106,11 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
             assert out.is_file() and Path(f"{out}.manifest.json").is_file()
         finally:
             proc.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 60)
+            try:
+                _, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 60)
+            except TimeoutError:
+                proc.kill()
+                raise
         assert proc.returncode == 0, err
         assert not sock.exists()
     assert verify_data_dir(data).ok
