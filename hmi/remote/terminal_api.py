@@ -223,8 +223,11 @@ class RemoteTerminalAPI:
             state = await self.client.request("state", {})
         except SessionEnded:
             return
+        links = self.mirror.links
         self.mirror.apply_sections(state["sections"])
         self.mirror.apply_tags(state["tags"])
+        if self.on_links is not None and self.mirror.links != links:
+            self.on_links(self.mirror.links)
 
     async def _fetch(self, session: Session) -> None:
         m = self.mirror

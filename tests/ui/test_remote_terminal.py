@@ -21,6 +21,7 @@ from ui_kit import (
 from hmi.remote import protocol as rpc
 from hmi.remote.server import TerminalServer
 from hmi.remote_terminal import connect, remote_app
+from hmi.terminal import initial_links
 from hmi.ui.screens.esign import ESignDialog
 from hmi.ui.screens.login import LoginScreen
 from hmi.ui.screens.message import MessageDialog
@@ -34,7 +35,10 @@ pytestmark = pytest.mark.timeout(120)
 async def listen(plant: Plant, path: Path) -> tuple[TerminalServer, asyncio.Server]:
     assert plant.runtime.api is not None and plant.runtime.services is not None
     server = TerminalServer(
-        plant.runtime.api, plant.runtime.services.config.terminals, plant="Test plant"
+        plant.runtime.api,
+        plant.runtime.services.config.terminals,
+        plant="Test plant",
+        links=lambda: initial_links(plant.runtime),
     )
     listener = await asyncio.start_unix_server(server.serve_unix, path, limit=rpc.MAX_MESSAGE)
     return server, listener
@@ -61,6 +65,7 @@ async def test_a_remote_terminal_shows_live_values_and_signs_a_setpoint(
             await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
             await wait_for(pilot, lambda: "AGIT_SP 150.000 rpm" in texts(app), "live values")
             assert "Test plant" in texts(app) and "T-CONSOLE-1" in texts(app)
+            await wait_for(pilot, lambda: "PLC1 UP" in texts(app), "the device links")
 
             panel = app.screen.query_one("#panel-BR101", EquipmentPanel)
             panel.focus()
