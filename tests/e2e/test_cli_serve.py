@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -28,15 +29,21 @@ REPO = Path(__file__).resolve().parents[2]
 CONSOLE = Origin("T-CONSOLE-1", "local:test")
 
 
-def serving_line(stderr: IO[str]) -> str:
+def drain(stderr: IO[str], lines: list[str]) -> threading.Thread:
+    """Read the server's stderr as it comes, so its log can never fill the pipe and stall it."""
+
+    def read() -> None:
+        for line in stderr:
+            lines.append(line)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def serving(lines: list[str]) -> str | None:
     """The server's "Serving terminals on ..." line (device libraries may log before it)."""
-    seen = []
-    for _ in range(200):
-        line = stderr.readline()
-        if not line or line.startswith("Serving terminals"):
-            return line or "".join(seen)
-        seen.append(line)
-    return "".join(seen)
+    return next((line for line in list(lines) if line.startswith("Serving terminals")), None)
 
 
 def hmi(*args: str) -> Result:
@@ -65,9 +72,12 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        assert proc.stderr is not None
+        lines: list[str] = []
+        reader = drain(proc.stderr, lines)
         try:
-            assert proc.stderr is not None
-            banner = await asyncio.wait_for(asyncio.to_thread(serving_line, proc.stderr), 60)
+            await until(lambda: serving(lines) or proc.poll() is not None, 60, "the server")
+            banner = serving(lines) or "".join(lines)
             assert banner.startswith("Serving terminals on unix:"), banner
             tls_port = int(banner.rsplit(":", 1)[1].rstrip(".\n"))
             assert sock.stat().st_mode & 0o777 == 0o660
@@ -107,11 +117,12 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
-                _, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), 60)
+                await asyncio.wait_for(asyncio.to_thread(proc.wait), 60)
             except TimeoutError:
                 proc.kill()
                 raise
-        assert proc.returncode == 0, err
+            await asyncio.to_thread(reader.join, 10)
+        assert proc.returncode == 0, "".join(lines)
         assert not sock.exists()
     assert verify_data_dir(data).ok
     with Store.open(data) as store:
