@@ -15,10 +15,14 @@ real ``RemoteTerminalAPI`` that logs in and keeps its mirror of pushed
 values, as the TUI would; several per process).
 
 Latency is the time a terminal's process has applied a pushed reading to its
-mirror minus the reading's ``time`` (stamped by the scanner when the sample
-was read; same host, same clock), for every reading stamped within the
-window. It includes the push period (``PUSH_EVERY_S``, 0.25 s): a reading
-waits for the next push. A reading counts as arrived if it came within
+mirror (decoded, ready for its screens) minus the reading's ``time``
+(stamped by the scanner when the sample was read; same host, same clock),
+for every reading stamped within the window. It includes the push period
+(``PUSH_EVERY_S``, 0.25 s): a reading waits for the next push. Beside it,
+the latency to the moment the message was read off the link, before the
+terminal decodes it: the difference is the terminals' own CPU, which here
+share this host's cores with the runtime while a real terminal has its own
+machine. A reading counts as arrived if it came within
 ``GRACE_S`` after the window; the share arrived is over the 1,000 × seconds
 readings the scan stamps in the window (a reading superseded before its
 push is coalesced away, by design, and counts as not arrived), and, beside
@@ -110,39 +114,56 @@ async def _terminals(target: str, first: int, count: int) -> dict[str, Any]:
     """Log ``count`` terminals in, say ``ready``, then record one window given on stdin.
 
     Stdin gives ``START END`` (epoch seconds); the answer, one JSON line on stdout,
-    holds per terminal the latency (ms) of every reading stamped in [START, END) and
-    the (tag, stamp) pairs received, as counts per tag.
+    holds per terminal the latencies (ms) of every reading stamped in [START, END):
+    to the terminal's mirror (what its screens read) and, for comparison, to the
+    moment the message was read off the link (before decoding), and the stamps
+    received per tag.
     """
-    from hmi.remote_terminal import connect
+    from hmi.remote.client import RpcClient
+    from hmi.remote.terminal_api import RemoteTerminalAPI
 
     window: list[float] = [float("inf"), float("-inf")]
     apis = []
-    latencies: list[list[float]] = []
+    latencies: list[tuple[list[float], list[float]]] = []
     stamps: list[dict[str, set[float]]] = []
 
-    def recorder(api: Any, lat: list[float], seen: dict[str, set[float]]) -> Any:
+    def recorder(
+        api: RemoteTerminalAPI, arrived: list[float], lat: tuple[list[float], list[float]],
+        seen: dict[str, set[float]],
+    ) -> Any:  # fmt: skip
         tags = api.mirror.tags
+        to_mirror, to_link = lat
 
         def on_event(method: str, params: dict[str, Any]) -> None:
             if method != "tags":
                 return
-            now = time.time()  # after the mirror applied them: its listener comes first
+            now = time.time()  # the mirror has applied them: its listener comes before this
             start, end = window
             for raw in params.get("readings", []):
                 reading = tags[raw["tag"]]
                 stamp = reading.time.timestamp()
                 if start <= stamp < end:
-                    lat.append(now - stamp)
+                    to_mirror.append(now - stamp)
+                    to_link.append(arrived[0] - stamp)
                     seen.setdefault(reading.tag, set()).add(stamp)
 
         return on_event
 
     for i in range(first, first + count):
-        api = await connect(target, terminal=f"T-BENCH-{i:02d}")
+        client = await RpcClient.unix(Path(target.removeprefix("unix:")))
+        arrived = [0.0]
+
+        def read_off_link(
+            method: str, params: dict[str, Any], arrived: list[float] = arrived
+        ) -> None:
+            arrived[0] = time.time()
+
+        client.listen(read_off_link)  # before the mirror's own listener
+        api = RemoteTerminalAPI(client, await client.hello(f"T-BENCH-{i:02d}"))
         await api.login(USER_ID, USER_PASSWORD, api.origin)
-        lat: list[float] = []
+        lat: tuple[list[float], list[float]] = ([], [])
         seen: dict[str, set[float]] = {}
-        api.client.listen(recorder(api, lat, seen))
+        client.listen(recorder(api, arrived, lat, seen))
         apis.append(api)
         latencies.append(lat)
         stamps.append(seen)
@@ -155,7 +176,8 @@ async def _terminals(target: str, first: int, count: int) -> dict[str, Any]:
     result = {
         "terminals": [
             {
-                "latency_ms": [round(v * 1000, 1) for v in lat],
+                "latency_ms": [round(v * 1000, 1) for v in lat[0]],
+                "latency_to_link_ms": [round(v * 1000, 1) for v in lat[1]],
                 "stamps": {tag: sorted(s) for tag, s in seen.items()},
                 "linked": not api.client.closed.is_set(),
             }
@@ -333,6 +355,7 @@ def _summarise(
     stamped = sum(len(s) for s in union.values())
     received = sum(len(s) for r in results for s in r["stamps"].values())
     latencies = sorted(v / 1000 for r in results for v in r["latency_ms"])
+    to_link = sorted(v / 1000 for r in results for v in r["latency_to_link_ms"])
     expected = round(TAGS * win["wall"] / SCAN_S)
     cpu = win["cpu"]
     clients = sum(v for k, v in cpu.items() if k.startswith("terminals_"))
@@ -353,6 +376,8 @@ def _summarise(
         "latency_s_p50": round(statistics.median(latencies), 4) if latencies else None,
         "latency_s_p99": round(_percentile(latencies, 0.99), 4) if latencies else None,
         "latency_s_max": round(latencies[-1], 4) if latencies else None,
+        "latency_to_link_s_p50": round(statistics.median(to_link), 4) if to_link else None,
+        "latency_to_link_s_p99": round(_percentile(to_link, 0.99), 4) if to_link else None,
         "updates_per_s_pushed": round(len(latencies) / win["wall"]),
     }
 
@@ -398,6 +423,9 @@ def run() -> dict[str, Any]:
         "plant": f"{TAGS} float32 tags on one Modbus device, all changing every {SCAN_S} s scan",
         f"latency_s_p50_{TERMINALS}_terminals": many["latency_s_p50"],
         f"latency_s_p99_{TERMINALS}_terminals": p99,
+        f"latency_to_link_s_p99_{TERMINALS}_terminals (before the terminal decodes)": many[
+            "latency_to_link_s_p99"
+        ],
         "latency_s_p50_1_terminal": one["latency_s_p50"],
         "latency_s_p99_1_terminal": p99_one,
         f"p99_{TERMINALS}_over_1_terminal": round(p99 / p99_one, 2) if p99 and p99_one else None,
