@@ -107,6 +107,9 @@ class TagTable:
         self.attribute: Attribute | None = None
         self.samples_applied = 0
         self.changes_logged = 0
+        self.version = 0
+        """Goes up whenever any value is replaced: a reader that saw this version has seen
+        every current value (remote terminals share one read of the table per version)."""
 
     # -- reading ------------------------------------------------------------------------
 
@@ -156,12 +159,14 @@ class TagTable:
                 self._log(TagChange(s.point, value, quality, s.source_time, s.server_time,
                                     actor, s.reason))  # fmt: skip
         self.samples_applied += len(samples)
+        self.version += 1
         return logged
 
     def set_device_quality(self, device: str, quality: Quality, reason: str) -> int:
         """Give every tag of ``device`` ``quality`` (a dead link: BAD) with no value."""
         now = self._clock.now()
         logged = 0
+        self.version += 1
         for name in self._by_device.get(device, ()):
             self._values[name] = TagValue(name, None, quality, None, now, reason)
             if self._is_change(self._defs[name], None, quality):

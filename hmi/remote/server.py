@@ -39,7 +39,7 @@ from hmi.remote import protocol as rpc
 from hmi.remote.certs import CertificateError
 from hmi.remote.codec import CodecError, decode, encode
 from hmi.remote.methods import DESKS, METHODS, Method
-from hmi.remote.state import Links, PushState, sections
+from hmi.remote.state import Links, PushState, SharedReadings, sections
 from hmi.remote.tls import PeerCheck
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class TerminalServer:
         self.links = links
         self.push_every_s = push_every_s
         self.connections: set[Connection] = set()
+        self.readings = SharedReadings(api)
 
     # -- accepting ---------------------------------------------------------------
 
@@ -276,7 +277,7 @@ class TerminalServer:
         now = sections(self.api, conn.session, self.links)
         conn.push.changed_sections(now)
         try:
-            tags = conn.push.changed_tags(self.api, conn.session)
+            tags = conn.push.changed_tags(self.readings, conn.session)
         except HmiError:  # a password change is due: no values yet
             tags = []
         return {"sections": now, "tags": tags}
@@ -313,7 +314,7 @@ class TerminalServer:
                 conn.push.dropped_value_pushes += 1
                 continue
             try:
-                tags = conn.push.changed_tags(self.api, session)
+                tags = conn.push.changed_tags(self.readings, session)
             except HmiError:
                 continue
             if tags:

@@ -299,3 +299,23 @@ async def test_a_lockout_reaches_every_administrators_terminal_within_a_second(
     finally:
         for terminal in (admin_desk, supervisor_desk, console):
             await terminal.client.close()
+
+
+async def test_tag_values_are_read_once_per_table_version_for_every_terminal(
+    api_plant: ApiPlant,
+) -> None:
+    from hmi.remote.codec import encode
+    from hmi.remote.state import PushState, SharedReadings
+
+    shared = SharedReadings(api_plant.api)
+    first = await api_plant.login("op1")
+    second = await api_plant.login("op2")
+    a, b = PushState(), PushState()
+    # No await between these: the table cannot change, so one read serves both terminals.
+    sent_a = a.changed_tags(shared, first)
+    sent_b = b.changed_tags(shared, second)
+    assert sent_a == sent_b == encode(api_plant.api.read_tags(first))
+    assert shared.reads == 1 and a.changed_tags(shared, first) == []
+    await api_plant.api.logout(first)
+    with pytest.raises(SessionEnded):
+        a.changed_tags(shared, first)

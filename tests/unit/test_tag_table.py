@@ -149,3 +149,18 @@ def test_unsubscribe_and_duplicate_definitions() -> None:
     assert got == []
     with pytest.raises(ValueError, match="defined twice"):
         TagTable([DEFS[0], DEFS[0]])
+
+
+def test_the_version_goes_up_whenever_a_value_is_replaced(table: TagTable) -> None:
+    start = table.version
+    table.apply("PLC1", [good("TEMP", 20.0)])
+    after_apply = table.version
+    assert after_apply > start
+    table.apply("PLC1", [good("TEMP", 20.0)])  # same value, new sample: replaced all the same
+    assert table.version > after_apply
+    before_quality = table.version
+    table.set_device_quality("MIC1", Quality.BAD, "link down")
+    assert table.version > before_quality
+    unchanged = table.version
+    table.get("TEMP"), table.snapshot()
+    assert table.version == unchanged
