@@ -83,3 +83,25 @@ def test_times_keep_their_offset() -> None:
 def test_a_message_that_does_not_fit_is_refused_by_name(data: object, message: str) -> None:
     with pytest.raises(CodecError, match=message):
         decode(api_types.TagReading, data, "reading")
+
+
+@settings(max_examples=50, deadline=None)
+@given(reading=values_of(api_types.TagReading))
+def test_the_terminals_fast_path_reads_exactly_what_the_codec_reads(
+    reading: api_types.TagReading,
+) -> None:
+    from hmi.remote.terminal_api import Mirror
+
+    sent = json.loads(wire([reading]))
+    mirror = Mirror()
+    mirror.apply_tags(sent)
+    (got,) = mirror.tags.values()
+    assert wire(got) == wire(decode(api_types.TagReading, sent[0]))
+
+
+def test_a_malformed_reading_is_refused_by_name() -> None:
+    from hmi.remote.terminal_api import Mirror
+
+    bad = {"tag": "T", "value": [1], "quality": "GOOD", "units": "", "time": "x", "reason": ""}
+    with pytest.raises(CodecError, match="tags"):
+        Mirror().apply_tags([bad])
