@@ -3,8 +3,9 @@
 At start the configuration on disk is compared with the last approved
 version: a difference refuses the start, or (when explicitly allowed) starts
 with every command blocked and a system alarm. When a version is approved
-while the runtime runs, procedures are reloaded in place; every other change
-waits for the next start, which a low-priority system alarm announces.
+while the runtime runs, what is safe (procedures, alarms, tag fields no driver
+uses) is applied in place; every other change waits for the next start, which
+a low-priority system alarm announces.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ import logging
 from pathlib import Path
 
 from hmi.bootstrap import Services, unapproved_config
+from hmi.core.alarm_reload import CurrentValue, reload_alarms
 from hmi.core.alarms import AlarmEngine
-from hmi.core.config import load_config
+from hmi.core.commands import CommandService
+from hmi.core.config import PlantConfig, load_config
+from hmi.core.config_live import LivePlan, plan_apply
 from hmi.core.config_versions import ConfigVersion, changed_files
 from hmi.core.errors import ConfigError
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
 from hmi.core.sequencer import Sequencer
+from hmi.core.tag_table import TagDef
+from hmi.core.tags import Quality, TagScalar
+from hmi.plant import Plant
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ class ConfigControl:
     services: Services | None
     sequencer: Sequencer | None
     alarms: AlarmEngine | None
+    plant: Plant | None
+    commands: CommandService | None
 
     async def _check_config(self, services: Services) -> None:
         """Disk against the last approved version: refuse to start, or start with every
@@ -80,26 +89,76 @@ class ConfigControl:
         )
 
     async def _config_approved(self, base: ConfigVersion, version: ConfigVersion) -> str:
-        """An approved version in a running system: procedures are reloaded in place (open
-        runs keep the definition they started with); anything else waits for a restart,
-        announced by a low-priority system alarm."""
+        """An approved version in a running system: what is safe is applied in place
+        (``hmi.core.config_live``), the rest waits for a restart, announced by a
+        low-priority system alarm naming the files. Says exactly which is which."""
         changed = changed_files(base.files, version.files)
         target = f"config:version {version.version}"
-        if self.sequencer is not None and all(n.startswith("procedures/") for n in changed):
+        plan = LivePlan(waiting=tuple(changed))
+        approved: PlantConfig | None = None
+        if self.services is not None:
             try:
-                config = await asyncio.to_thread(load_config, self.config_dir)
+                approved = await asyncio.to_thread(load_config, self.config_dir)
             except ConfigError as exc:
                 log.error("approved configuration did not load: %s", exc)
             else:
-                self.sequencer.procedures = {p.id: p for p in config.procedures}
-                text = "Applied now: procedures reloaded; open runs keep their definition."
-                await self._record_system("config_version_applied", target, text)
-                return text
-        text = f"Configuration version {version.version} is approved; it takes effect at restart."
-        await self._record_system("config_version_pending_restart", target, text)
-        if self.alarms is not None:
-            self.alarms.raise_system("config_restart_needed", text, 4)
-        return "It takes effect at restart."
+                plan = plan_apply(
+                    changed, self.services.config, approved, procedures=self.sequencer is not None
+                )
+        applied = self._apply_live(plan, approved, version.version) if approved else []
+        text = ""
+        if applied:
+            text = f"Applied now: {'; '.join(applied)}."
+            await self._record_system("config_version_applied", target, text)
+        if plan.waiting:
+            files = ", ".join(plan.waiting)
+            pending = (
+                f"Configuration version {version.version} is approved; "
+                f"waiting for a restart: {files}."
+            )
+            await self._record_system("config_version_pending_restart", target, pending)
+            if self.alarms is not None:
+                self.alarms.raise_system("config_restart_needed", pending, 4)
+            later = f"At restart: {files}."
+            text = f"{text} {later}" if text else f"It takes effect at restart: {files}."
+        return text or "Applied now: nothing in it changes the running system."
+
+    def _apply_live(self, plan: LivePlan, approved: PlantConfig, version: int) -> list[str]:
+        """Apply the safe parts of ``plan``; one line per part saying what changed."""
+        assert self.services is not None
+        done: list[str] = []
+        update: dict[str, object] = {}
+        if plan.tags and self.plant is not None:
+            defs = [TagDef.from_config(t) for t in approved.tags]
+            changed = self.plant.table.redefine(defs)
+            if self.commands is not None:
+                self.commands.retag(approved.tags)
+            update["tags"] = approved.tags
+            done.append("tag definitions " + (", ".join(changed) if changed else "unchanged"))
+        if plan.alarms and self.alarms is not None and self.plant is not None:
+            reload = reload_alarms(self.alarms, approved.alarms, version, self._current(self.plant))
+            update["alarms"] = approved.alarms
+            done.append(reload.summary())
+        if plan.procedures and self.sequencer is not None:
+            self.sequencer.procedures = {p.id: p for p in approved.procedures}
+            update["procedures"] = approved.procedures
+            done.append("procedures reloaded; open runs keep their definition")
+        if update:
+            self.services.config = self.services.config.model_copy(update=update)
+        return done
+
+    @staticmethod
+    def _current(plant: Plant) -> CurrentValue:
+        table = plant.table
+
+        def current(tag: str) -> tuple[TagScalar | None, Quality] | None:
+            try:
+                value = table.get(tag)
+            except KeyError:
+                return None
+            return value.value, value.quality
+
+        return current
 
     async def _record_system(self, action: str, target: str, detail: str) -> None:
         if self.services is None:

@@ -134,6 +134,24 @@ class TagTable:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def redefine(self, defs: Iterable[TagDef]) -> list[str]:
+        """Replace the definitions of existing tags whose scan-side fields (device, address,
+        type, scan class) are unchanged: an approved version changing only what no driver
+        uses takes effect without a restart. Returns the tags whose definition changed;
+        ValueError (and nothing changed) if any definition is not such a replacement."""
+        new = {d.name: d for d in defs}
+        if set(new) != set(self._defs):
+            raise ValueError("the set of tags differs; that takes a restart")
+        for name, d in new.items():
+            old = self._defs[name]
+            if (d.device, d.address, d.dtype, d.scan_class) != (
+                old.device, old.address, old.dtype, old.scan_class
+            ):  # fmt: skip
+                raise ValueError(f"tag {name!r} changes how it is scanned; that takes a restart")
+        changed = [name for name, d in new.items() if d != self._defs[name]]
+        self._defs.update(new)
+        return changed
+
     # -- updating -----------------------------------------------------------------------
 
     def apply(self, device: str, samples: Sequence[Sample]) -> int:
