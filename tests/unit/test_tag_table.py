@@ -149,3 +149,15 @@ def test_unsubscribe_and_duplicate_definitions() -> None:
     assert got == []
     with pytest.raises(ValueError, match="defined twice"):
         TagTable([DEFS[0], DEFS[0]])
+
+
+def test_redefine_replaces_what_no_driver_uses_and_refuses_the_rest(table: TagTable) -> None:
+    wider = [dataclasses.replace(d, high=38.0) if d.name == "SP" else d for d in DEFS]
+    assert table.redefine(wider) == ["SP"]
+    assert table.definition("SP").high == 38.0
+    moved = [dataclasses.replace(d, address="hr:40") if d.name == "SP" else d for d in wider]
+    with pytest.raises(ValueError, match="'SP' changes how it is scanned"):
+        table.redefine(moved)
+    with pytest.raises(ValueError, match="set of tags differs"):
+        table.redefine(wider[1:])
+    assert table.definition("SP").address == "hr:0" and len(table.definitions) == len(DEFS)
