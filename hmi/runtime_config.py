@@ -19,7 +19,7 @@ from hmi.core.alarm_reload import CurrentValue, reload_alarms
 from hmi.core.alarms import AlarmEngine
 from hmi.core.commands import CommandService
 from hmi.core.config import PlantConfig, load_config
-from hmi.core.config_live import LivePlan, plan_apply
+from hmi.core.config_live import TAGS_FILE, LivePlan, plan_apply
 from hmi.core.config_versions import ConfigVersion, changed_files
 from hmi.core.errors import ConfigError
 from hmi.core.records import AuditEntry, Origin, SecurityEntry
@@ -105,13 +105,16 @@ class ConfigControl:
                 plan = plan_apply(
                     changed, self.services.config, approved, procedures=self.sequencer is not None
                 )
-        applied = self._apply_live(plan, approved, version.version) if approved else []
+        applied: list[str] = []
+        waiting = set(plan.waiting)
+        if approved is not None:
+            applied = self._apply_live(plan, approved, version.version, waiting)
         text = ""
         if applied:
             text = f"Applied now: {'; '.join(applied)}."
             await self._record_system("config_version_applied", target, text)
-        if plan.waiting:
-            files = ", ".join(plan.waiting)
+        if waiting:
+            files = ", ".join(sorted(waiting))
             pending = (
                 f"Configuration version {version.version} is approved; "
                 f"waiting for a restart: {files}."
@@ -123,18 +126,26 @@ class ConfigControl:
             text = f"{text} {later}" if text else f"It takes effect at restart: {files}."
         return text or "Applied now: nothing in it changes the running system."
 
-    def _apply_live(self, plan: LivePlan, approved: PlantConfig, version: int) -> list[str]:
-        """Apply the safe parts of ``plan``; one line per part saying what changed."""
+    def _apply_live(
+        self, plan: LivePlan, approved: PlantConfig, version: int, waiting: set[str]
+    ) -> list[str]:
+        """Apply the safe parts of ``plan``; one line per part saying what changed. A part
+        the running system turns down after all joins ``waiting``."""
         assert self.services is not None
         done: list[str] = []
         update: dict[str, object] = {}
         if plan.tags and self.plant is not None:
             defs = [TagDef.from_config(t) for t in approved.tags]
-            changed = self.plant.table.redefine(defs)
-            if self.commands is not None:
-                self.commands.retag(approved.tags)
-            update["tags"] = approved.tags
-            done.append("tag definitions " + (", ".join(changed) if changed else "unchanged"))
+            try:
+                changed = self.plant.table.redefine(defs)
+            except ValueError as exc:
+                log.error("approved tags not applied in place: %s", exc)
+                waiting.add(TAGS_FILE)
+            else:
+                if self.commands is not None:
+                    self.commands.retag(approved.tags)
+                update["tags"] = approved.tags
+                done.append("tag definitions " + (", ".join(changed) or "unchanged"))
         if plan.alarms and self.alarms is not None and self.plant is not None:
             reload = reload_alarms(self.alarms, approved.alarms, version, self._current(self.plant))
             update["alarms"] = approved.alarms
