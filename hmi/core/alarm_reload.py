@@ -166,3 +166,16 @@ def _evaluate_now(
     if found is not None and found[1] is not Quality.BAD:
         alarm.value = found[0]
     engine._evaluate(alarm, now, actor, out)
+
+
+def drop_device_alarms(engine: AlarmEngine, devices: Iterable[str], version: int) -> list[str]:
+    """The communication alarms of devices an applied version no longer has: journaled as
+    removed when they are not NORMAL, like a removed configured alarm."""
+    actor = Actor("system", "Custos runtime", source=f"config:version {version}")
+    out: list[AlarmTransition] = []
+    dropped = [f"COMM.{d}" for d in devices if f"COMM.{d}" in engine.alarms]
+    for alarm_id in dropped:
+        _remove(engine, engine.alarms[alarm_id], version, engine.clock.now(), actor, out)
+    _reindex(engine)
+    engine._emit(out)
+    return dropped

@@ -147,14 +147,73 @@ async def test_tag_metadata_applies_at_once_and_scan_changes_wait(api_plant: Api
     with pytest.raises(HmiError, match="38"):
         await plant.api.request_write(sup, CONSOLE, refused)
 
-    # An address change needs the driver to scan differently: it waits for the restart.
+    # An address change needs the driver rebuilt; a command waiting for approval holds the
+    # running tags, so it waits for the restart.
+    op = await plant.login("op1")
+    asked = await plant.api.request_write(
+        op, CONSOLE, SetpointRequest("BR101.TEMP_SP", 37.5, "warm up", signed("op1"))
+    )
+    assert asked.outcome == "pending"
     moved = current(plant, "tags.toml").replace('address = "hr:0"', 'address = "hr:40"', 1)
     request = await propose(plant, "tags.toml", moved)
     effect = await approve(plant, request.version)
-    assert effect == "It takes effect at restart: tags.toml."
+    assert effect == "It takes effect at restart: tags.toml (a command is waiting for approval)."
     assert table.definition("BR101.TEMP_SP").address == "hr:0"
     restart = alarms.get("SYSTEM.config_restart_needed")
     assert restart.state is S.UNACK_ACTIVE and "tags.toml" in restart.message
+
+
+NEW_TAG = """
+[[tag]]
+name = "BR101.TEMP_PV_B"
+device = "PLC1"
+address = "ir:0"
+type = "float32"
+units = "°C"
+description = "Vessel temperature, second reading"
+"""
+
+
+async def test_a_quiet_plant_rebuilds_its_drivers_for_new_tags_and_devices(
+    api_plant: ApiPlant,
+) -> None:
+    plant, alarms = api_plant, engine(api_plant)
+    services = plant.runtime.services
+    assert services is not None and plant.runtime.plant is not None
+    table, drivers = plant.runtime.plant.table, plant.runtime.plant.drivers
+    await engineer(plant)
+    eng = await plant.login("eng1")
+    files = {f.name: f.text for f in plant.api.config.files(eng)}  # type: ignore[union-attr]
+    files["tags.toml"] += NEW_TAG
+    files["devices.toml"] = files["devices.toml"].replace("timeout_s = 1.0", "timeout_s = 1.5", 1)
+    files["alarms.toml"] += '\n[[alarm]]\ntag = "BR101.TEMP_PV_B"\nl = 1.0\n'
+    version = await services.change.submit(
+        eng, CONSOLE, files, "second probe", PLANT_PASSWORD, "eng1"
+    )
+    effect = await approve(plant, version.version)
+
+    assert effect.startswith("Applied now: drivers rebuilt and reconnecting (tags added")
+    assert "BR101.TEMP_PV_B" in effect and "alarms added BR101.TEMP_PV_B.L" in effect
+    assert "At restart" not in effect and "SYSTEM.config_restart_needed" not in alarms.alarms
+    assert plant.runtime.plant.drivers is drivers  # the same map everything holds, refilled
+    await until(lambda: table.get("BR101.TEMP_PV_B").quality.value == "GOOD", what="new tag read")
+    await until(lambda: table.get("BR101.TEMP_SP").quality.value == "GOOD", what="old tags read")
+    assert alarms.get("BR101.TEMP_PV_B.L").state is S.NORMAL
+    comm = alarms.alarms.get("COMM.PLC1")
+    assert comm is None or comm.state is S.NORMAL  # reconnecting is not a lost link
+    [(detail,)] = plant.query(
+        "SELECT detail FROM audit_trail WHERE action = 'config_version_applied'"
+    )
+    assert "tags added BR101.TEMP_PV_B" in detail
+
+    # Commands go to the rebuilt drivers.
+    sup = await plant.login("sup1")
+    await plant.api.request_write(
+        sup,
+        CONSOLE,
+        SetpointRequest("BR101.FEED_PUMP", True, "feed", signed("sup1"), kind="operate_equipment"),
+    )
+    await until(lambda: plant.value("BR101.FEED_PUMP") is True, what="written through new driver")
 
 
 async def test_a_mixed_version_applies_alarms_now_and_names_what_waits(
@@ -175,10 +234,15 @@ async def test_a_mixed_version_applies_alarms_now_and_names_what_waits(
     files["devices.toml"] = files["devices.toml"].replace(
         "timeout_s = 1.0\n", "timeout_s = 1.5\n", 1
     )
+    op = await plant.login("op1")
+    asked = await plant.api.request_write(
+        op, CONSOLE, SetpointRequest("BR101.TEMP_SP", 37.5, "warm up", signed("op1"))
+    )
+    assert asked.outcome == "pending"  # it holds the running devices: they wait
     version = await services.change.submit(eng, CONSOLE, files, "mixed", PLANT_PASSWORD, "eng1")
     effect = await approve(plant, version.version)
     assert effect.startswith("Applied now: alarms changed BR101.ESTOP")
-    assert effect.endswith("At restart: devices.toml.")
+    assert effect.endswith("At restart: devices.toml (a command is waiting for approval).")
     assert alarms.get("BR101.ESTOP").message == "Emergency stop pressed (ES-1)"
     restart = alarms.get("SYSTEM.config_restart_needed")
     assert "waiting for a restart: devices.toml" in restart.message

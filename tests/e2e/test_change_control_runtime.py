@@ -9,7 +9,7 @@ import pytest
 from custos_plant import CONSOLE, QA_DESK, ApiPlant, signed
 from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, PLANT_PASSWORD
 
-from hmi.core.api import Credentials
+from hmi.core.api import Credentials, SetpointRequest
 from hmi.core.errors import HmiError
 from hmi.core.identity import Session
 from hmi.runtime import Runtime
@@ -70,16 +70,24 @@ async def test_other_changes_take_effect_at_restart(api_plant: ApiPlant) -> None
     tags = {f.name: f.text for f in desk.files(eng)}["tags.toml"]
     feed_pump = 'scan_class = "fast"\ndescription = "Feed pump run command"'
     assert feed_pump in tags
-    # A new scan class changes how the driver polls: the whole file waits for the restart.
+    # A new scan class changes how the driver polls, and a command waiting for approval
+    # holds the running tags: the whole file waits for the restart.
     changed = tags.replace(
         feed_pump, 'scan_class = "normal"\ndescription = "Feed pump run (P-101)"'
     )
+    op = await plant.login("op1")
+    asked = await api.request_write(
+        op, CONSOLE, SetpointRequest("BR101.TEMP_SP", 37.5, "warm up", signed("op1"))
+    )
+    assert asked.outcome == "pending"
     request = await desk.submit(eng, CONSOLE, "tags.toml", changed, "P&ID", signed("eng1"))
     qa = await plant.login("qa1", QA_DESK)
     with pytest.raises(HmiError, match="may not approve configuration"):
         await desk.approve(eng, CONSOLE, request.version, "mine", signed("eng1"))
     done = await desk.approve(qa, QA_DESK, request.version, "reviewed", signed("qa1"))
-    assert done.effect == "It takes effect at restart: tags.toml."
+    assert done.effect == (
+        "It takes effect at restart: tags.toml (a command is waiting for approval)."
+    )
     assert plant.runtime.alarms is not None
     active = {a.alarm_id: a.message for a in plant.runtime.alarms.active()}
     assert "version 2 is approved" in active["SYSTEM.config_restart_needed"]

@@ -8,9 +8,11 @@ from datetime import timedelta
 
 from test_alarms import OPERATOR, change, make
 
+from drivers.base import LinkState
 from hmi.core.alarm_config import AlarmConfig, Condition
-from hmi.core.alarm_reload import AlarmReload, CurrentValue, reload_alarms
+from hmi.core.alarm_reload import AlarmReload, CurrentValue, drop_device_alarms, reload_alarms
 from hmi.core.alarms import AlarmEngine, AlarmState
+from hmi.core.scanner import LinkEvent
 from hmi.core.tags import Quality, TagScalar
 
 S = AlarmState
@@ -108,3 +110,12 @@ def test_a_changed_suppression_is_judged_against_the_current_value() -> None:
     assert engine.get("P.H").state is S.SUPPRESSED
     change(engine, "RUN", True)
     assert engine.get("P.H").state is S.UNACK_ACTIVE
+
+
+def test_a_removed_devices_lost_link_alarm_is_journaled_as_removed() -> None:
+    engine, clock, journal = make(TEMP)
+    engine.on_link(LinkEvent("PLC9", LinkState.DOWN, "refused", clock.now(), ()))
+    assert engine.get("COMM.PLC9").state is S.UNACK_ACTIVE
+    assert drop_device_alarms(engine, ["PLC9", "PLC8"], 3) == ["COMM.PLC9"]
+    assert "COMM.PLC9" not in engine.alarms
+    assert journal.rows[-1].event == "removed_by_config"

@@ -30,18 +30,25 @@ def test_tag_fields_no_driver_uses_apply_at_once(tmp_path: Path) -> None:
     assert (plan.tags, plan.waiting) == (True, ())
 
 
-def test_a_tag_scanned_differently_makes_the_file_and_procedures_wait(tmp_path: Path) -> None:
+def test_a_tag_scanned_differently_rebuilds_the_drivers_only_in_a_quiet_plant(
+    tmp_path: Path,
+) -> None:
     approved(tmp_path, "tags.toml", "high = 45.0", "high = 38.0")
     config = approved(tmp_path, "tags.toml", 'address = "hr:0"', 'address = "hr:40"')
     changed = ["procedures/bioreactor_startup.toml", "tags.toml"]
-    plan = plan_apply(changed, RUNNING, config, procedures=True)
-    assert (plan.tags, plan.procedures) == (False, False)
+    plan = plan_apply(changed, RUNNING, config, procedures=True, busy="a procedure run is open")
+    assert (plan.tags, plan.rescan, plan.procedures) == (False, False, False)
     assert plan.waiting == ("procedures/bioreactor_startup.toml", "tags.toml")
+    assert plan.held == "a procedure run is open"
+    quiet = plan_apply(changed, RUNNING, config, procedures=True)
+    assert (quiet.rescan, quiet.procedures, quiet.waiting) == (True, True, ())
+    with_plant = plan_apply([*changed, "plant.toml"], RUNNING, config, procedures=True)
+    assert not with_plant.rescan and "tags.toml" in with_plant.waiting
 
 
 def test_alarms_apply_unless_they_name_a_tag_the_plant_does_not_scan(tmp_path: Path) -> None:
     config = approved(tmp_path, "alarms.toml", "h = 39.0", "h = 38.0")
-    plan = plan_apply(["alarms.toml", "devices.toml"], RUNNING, config, procedures=True)
+    plan = plan_apply(["alarms.toml", "devices.toml"], RUNNING, config, procedures=True, busy="x")
     assert (plan.alarms, plan.waiting) == (True, ("devices.toml",))
     fewer = RUNNING.model_copy(
         update={"tags": [t for t in RUNNING.tags if t.name != "BR101.ESTOP"]}

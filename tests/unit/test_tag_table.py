@@ -161,3 +161,24 @@ def test_redefine_replaces_what_no_driver_uses_and_refuses_the_rest(table: TagTa
     with pytest.raises(ValueError, match="set of tags differs"):
         table.redefine(wider[1:])
     assert table.definition("SP").address == "hr:0" and len(table.definitions) == len(DEFS)
+
+
+def test_reconfigure_keeps_values_of_tags_scanned_as_before(table: TagTable) -> None:
+    table.apply("PLC1", [good("TEMP", 37.0), good("SP", 30.0)])
+    new = [
+        dataclasses.replace(d, address="hr:40") if d.name == "SP" else d
+        for d in DEFS
+        if d.name != "BATCH"
+    ]
+    new.append(TagDef("LEVEL", "PLC2", "ir:1", "float32"))
+    added, removed, moved = table.reconfigure(new)
+    assert (added, removed, moved) == (["LEVEL"], ["BATCH"], ["SP"])
+    assert table.get("TEMP").value == 37.0
+    assert table.get("SP").reason == WAITING and table.get("LEVEL").reason == WAITING
+    assert table.devices() == {
+        "PLC1": ("TEMP", "SP", "PUMP"),
+        "PLC2": ("LEVEL",),
+        "MIC1": ("FOCUS",),
+    }
+    with pytest.raises(KeyError):
+        table.get("BATCH")
