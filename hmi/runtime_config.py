@@ -3,9 +3,10 @@
 At start the configuration on disk is compared with the last approved
 version: a difference refuses the start, or (when explicitly allowed) starts
 with every command blocked and a system alarm. When a version is approved
-while the runtime runs, what is safe (procedures, alarms, tag fields no driver
-uses) is applied in place; every other change waits for the next start, which
-a low-priority system alarm announces.
+while the runtime runs, what is safe is applied in place (procedures, alarms,
+tag fields no driver uses; in a quiet plant, drivers rebuilt for new devices
+and tags: see ``hmi.core.config_live``); every other change waits for the
+next start, which a low-priority system alarm announces.
 """
 
 from __future__ import annotations
