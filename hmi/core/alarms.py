@@ -366,7 +366,10 @@ class AlarmEngine:
         return copy.copy(alarm)
 
     def restore(self, snapshot: Alarm) -> None:
-        self.alarms[snapshot.alarm_id].__dict__.update(snapshot.__dict__)
+        """Put the snapshot back, unless an approved configuration removed the alarm since."""
+        alarm = self.alarms.get(snapshot.alarm_id)
+        if alarm is not None:
+            alarm.__dict__.update(snapshot.__dict__)
 
     # -- what screens show --------------------------------------------------------------
 

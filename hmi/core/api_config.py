@@ -153,6 +153,7 @@ class ConfigDesk:
             version.version,
             version.state,
             version.missing,
+            version.effect,
         )
 
     async def _record(

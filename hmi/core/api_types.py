@@ -302,6 +302,8 @@ class ConfigRequest:
     """``proposed`` (awaiting approval) or ``approved`` (the policy needs no one else)."""
     needs: tuple[str, ...] = ()
     """Roles whose approval is still needed."""
+    effect: str = ""
+    """Approved at once: what took effect in the running system and what waits for a restart."""
 
 
 @dataclass(frozen=True)

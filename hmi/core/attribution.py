@@ -73,6 +73,10 @@ class WriteAttribution:
         self._last: dict[str, object] = {}
         self._lock = threading.Lock()
 
+    def set_writable(self, writable: Iterable[str]) -> None:
+        """The writable tags of an approved version applied without a restart."""
+        self._writable = frozenset(writable)
+
     def expect(self, tag: str, value: TagScalar, actor_id: str, within_s: float) -> Expectation:
         """Announce that ``actor_id``'s command is about to write ``value`` to ``tag``."""
         if within_s <= 0:

@@ -21,7 +21,7 @@ around it stay the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -32,6 +32,7 @@ from hmi.core.config import PlantConfig
 from hmi.core.errors import HmiError, RecordError, SignatureError
 from hmi.core.esign import ESignService, Signature, SignatureRequest
 from hmi.core.identity import IdentityService, Session
+from hmi.core.plant_config import TagConfig
 from hmi.core.ports import Recorder
 from hmi.core.records import AuditEntry, Origin, Record, SignatureEntry
 from hmi.core.setpoint_rules import check_rate, check_value
@@ -172,6 +173,11 @@ class CommandService:
         self._tag_esign = {t.name: t.esign for t in config.tags}
         self._last_write: dict[str, float] = {}
         self._started = clock.monotonic()
+
+    def retag(self, tags: Iterable[TagConfig]) -> None:
+        """An approved version changed tag metadata in place: its signature rules apply
+        to the next command."""
+        self._tag_esign = {t.name: t.esign for t in tags}
 
     # -- records ------------------------------------------------------------------
 

@@ -137,6 +137,59 @@ class TagTable:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def redefine(self, defs: Iterable[TagDef]) -> list[str]:
+        """Replace the definitions of existing tags whose scan-side fields (device, address,
+        type, scan class) are unchanged: an approved version changing only what no driver
+        uses takes effect without a restart. Returns the tags whose definition changed;
+        ValueError (and nothing changed) if any definition is not such a replacement."""
+        new = {d.name: d for d in defs}
+        if set(new) != set(self._defs):
+            raise ValueError("the set of tags differs; that takes a restart")
+        for name, d in new.items():
+            old = self._defs[name]
+            if (d.device, d.address, d.dtype, d.scan_class) != (
+                old.device, old.address, old.dtype, old.scan_class
+            ):  # fmt: skip
+                raise ValueError(f"tag {name!r} changes how it is scanned; that takes a restart")
+        changed = [name for name, d in new.items() if d != self._defs[name]]
+        self._defs.update(new)
+        if changed:
+            self.version += 1  # a reading carries its units: readers must look again
+        return changed
+
+    def reconfigure(self, defs: Iterable[TagDef]) -> tuple[list[str], list[str], list[str]]:
+        """Take a new tag set while the drivers are stopped (an approved version rebuilds
+        them): tags whose scan-side fields are unchanged keep their newest value; new and
+        re-addressed ones wait for initial data. Returns (added, removed, rescanned)."""
+        new = {}
+        for d in defs:
+            if d.name in new:
+                raise ValueError(f"tag {d.name!r} is defined twice")
+            new[d.name] = d
+        now = self._clock.now()
+        added = [n for n in new if n not in self._defs]
+        removed = [n for n in self._defs if n not in new]
+        rescanned = [
+            n
+            for n, d in new.items()
+            if n in self._defs
+            and (d.device, d.address, d.dtype) != (
+                self._defs[n].device, self._defs[n].address, self._defs[n].dtype
+            )
+        ]  # fmt: skip
+        for name in (*removed, *rescanned):
+            self._values.pop(name, None)
+            self._logged.pop(name, None)
+        for name in (*added, *rescanned):
+            self._values[name] = TagValue(name, None, Quality.BAD, None, now, WAITING)
+        devices: dict[str, list[str]] = {}
+        for d in new.values():
+            devices.setdefault(d.device, []).append(d.name)
+        self._defs = new
+        self._by_device = {dev: tuple(names) for dev, names in devices.items()}
+        self.version += 1
+        return added, removed, rescanned
+
     # -- updating -----------------------------------------------------------------------
 
     def apply(self, device: str, samples: Sequence[Sample]) -> int:

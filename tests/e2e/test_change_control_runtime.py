@@ -1,6 +1,7 @@
 """Change control in a running plant (SUP-12): an engineer proposes at the terminal, QA
-approves at the QA desk; a procedure change is reloaded in place, anything else waits for
-the restart with a system alarm saying so; the next start runs the approved version."""
+approves at the QA desk; a procedure change is reloaded in place, a change the running
+drivers cannot take waits for the restart with a system alarm saying so; the next start
+runs the approved version (what else applies at once: test_change_control_live.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from custos_plant import CONSOLE, QA_DESK, ApiPlant, signed
 from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, PLANT_PASSWORD
 
-from hmi.core.api import Credentials
+from hmi.core.api import Credentials, SetpointRequest
 from hmi.core.errors import HmiError
 from hmi.core.identity import Session
 from hmi.runtime import Runtime
@@ -67,16 +68,30 @@ async def test_other_changes_take_effect_at_restart(api_plant: ApiPlant) -> None
     assert desk is not None and desk.directory is not None
     eng = await engineer(plant)
     tags = {f.name: f.text for f in desk.files(eng)}["tags.toml"]
-    changed = tags.replace('"Feed pump run command"', '"Feed pump run (P-101)"')
+    feed_pump = 'scan_class = "fast"\ndescription = "Feed pump run command"'
+    assert feed_pump in tags
+    # A new scan class changes how the driver polls, and a command waiting for approval
+    # holds the running tags: the whole file waits for the restart.
+    changed = tags.replace(
+        feed_pump, 'scan_class = "normal"\ndescription = "Feed pump run (P-101)"'
+    )
+    op = await plant.login("op1")
+    asked = await api.request_write(
+        op, CONSOLE, SetpointRequest("BR101.TEMP_SP", 37.5, "warm up", signed("op1"))
+    )
+    assert asked.outcome == "pending"
     request = await desk.submit(eng, CONSOLE, "tags.toml", changed, "P&ID", signed("eng1"))
     qa = await plant.login("qa1", QA_DESK)
     with pytest.raises(HmiError, match="may not approve configuration"):
         await desk.approve(eng, CONSOLE, request.version, "mine", signed("eng1"))
     done = await desk.approve(qa, QA_DESK, request.version, "reviewed", signed("qa1"))
-    assert done.effect == "It takes effect at restart."
+    assert done.effect == (
+        "It takes effect at restart: tags.toml (a command is waiting for approval)."
+    )
     assert plant.runtime.alarms is not None
     active = {a.alarm_id: a.message for a in plant.runtime.alarms.active()}
     assert "version 2 is approved" in active["SYSTEM.config_restart_needed"]
+    assert "waiting for a restart: tags.toml" in active["SYSTEM.config_restart_needed"]
     services = plant.runtime.services
     assert services is not None
     feed = next(t for t in services.config.tags if t.name == "BR101.FEED_PUMP")
@@ -88,4 +103,4 @@ async def test_other_changes_take_effect_at_restart(api_plant: ApiPlant) -> None
     async with Runtime(data, config_dir, environ=plant.runtime.environ) as again:
         assert again.services is not None and again.config_blocked is None
         feed = next(t for t in again.services.config.tags if t.name == "BR101.FEED_PUMP")
-        assert feed.description == "Feed pump run (P-101)"
+        assert feed.description == "Feed pump run (P-101)" and feed.scan_class == "normal"

@@ -178,7 +178,8 @@ async def test_a_configuration_change_is_checked_at_the_key_and_requested(plant:
             lambda: isinstance(app.screen, MessageDialog) and "approved" in dialog_text(app),
             "approved",
         )
-        assert "takes effect at restart" in dialog_text(app)
+        # A description is no driver's business: it is applied in the running plant at once.
+        assert "Applied now: tag definitions BR101.FEED_PUMP" in dialog_text(app)
         assert "Quinn Quality (qa1)" in dialog_text(app)
     assert (config_dir / "tags.toml").read_text() == changed
 

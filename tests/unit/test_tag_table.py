@@ -164,3 +164,47 @@ def test_the_version_goes_up_whenever_a_value_is_replaced(table: TagTable) -> No
     unchanged = table.version
     table.get("TEMP"), table.snapshot()
     assert table.version == unchanged
+
+
+def test_redefine_replaces_what_no_driver_uses_and_refuses_the_rest(table: TagTable) -> None:
+    wider = [dataclasses.replace(d, high=38.0) if d.name == "SP" else d for d in DEFS]
+    assert table.redefine(wider) == ["SP"]
+    assert table.definition("SP").high == 38.0
+    moved = [dataclasses.replace(d, address="hr:40") if d.name == "SP" else d for d in wider]
+    with pytest.raises(ValueError, match="'SP' changes how it is scanned"):
+        table.redefine(moved)
+    with pytest.raises(ValueError, match="set of tags differs"):
+        table.redefine(wider[1:])
+    assert table.definition("SP").address == "hr:0" and len(table.definitions) == len(DEFS)
+
+
+def test_reconfigure_keeps_values_of_tags_scanned_as_before(table: TagTable) -> None:
+    table.apply("PLC1", [good("TEMP", 37.0), good("SP", 30.0)])
+    new = [
+        dataclasses.replace(d, address="hr:40") if d.name == "SP" else d
+        for d in DEFS
+        if d.name != "BATCH"
+    ]
+    new.append(TagDef("LEVEL", "PLC2", "ir:1", "float32"))
+    added, removed, moved = table.reconfigure(new)
+    assert (added, removed, moved) == (["LEVEL"], ["BATCH"], ["SP"])
+    assert table.get("TEMP").value == 37.0
+    assert table.get("SP").reason == WAITING and table.get("LEVEL").reason == WAITING
+    assert table.devices() == {
+        "PLC1": ("TEMP", "SP", "PUMP"),
+        "PLC2": ("LEVEL",),
+        "MIC1": ("FOCUS",),
+    }
+    with pytest.raises(KeyError):
+        table.get("BATCH")
+
+
+def test_a_new_definition_is_a_new_version_for_readers(table: TagTable) -> None:
+    start = table.version
+    same = list(DEFS)
+    assert table.redefine(same) == [] and table.version == start
+    wider = [dataclasses.replace(d, units="degC") if d.name == "SP" else d for d in DEFS]
+    table.redefine(wider)
+    assert table.version == start + 1
+    table.reconfigure(wider)
+    assert table.version == start + 2

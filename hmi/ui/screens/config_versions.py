@@ -5,8 +5,9 @@ files and the approvals given and still missing. QA (and an administrator,
 where the policy asks for one) approve or reject a proposed version with a
 full signature; an engineer rolls back to an earlier version, which makes a
 new proposal approved like any change. An approved version is written to the
-configuration directory; the outcome says whether it was applied at once
-(procedures) or takes effect at the next restart.
+configuration directory; the outcome says what was applied at once
+(procedures, alarms, tag fields no driver uses) and what takes effect at the
+next restart.
 """
 
 from __future__ import annotations

@@ -236,9 +236,8 @@ class EngineerScreen(PageScreen):
         if request is None:
             return
         if request.version and request.state == "approved":
-            effect = (
-                f"Version {request.version} is approved (the policy asks no one else); "
-                "it takes effect at restart."
+            effect = f"Version {request.version} is approved (the policy asks no one else). " + (
+                request.effect or "It takes effect at restart."
             )
         elif request.version:
             effect = (
