@@ -16,39 +16,30 @@ import click
 from hmi.cli.common import run
 
 
-def connect_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--connect`` and, for a TLS link, the terminal's certificate options."""
-    for option in reversed(
+def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A terminal's certificate, key and plant CA, for a ``tls://`` link."""
+    for name, what in reversed(
         [
-            click.option(
-                "--connect",
-                "connect_to",
-                default=None,
-                envvar="HMI_CONNECT",
-                help="Ask a running runtime (hmi serve): unix:PATH or tls://HOST:PORT.",
-            ),
-            click.option(
-                "--cert",
-                type=click.Path(dir_okay=False, path_type=Path),
-                default=None,
-                help="This terminal's certificate (TLS link).",
-            ),
-            click.option(
-                "--key",
-                type=click.Path(dir_okay=False, path_type=Path),
-                default=None,
-                help="This terminal's private key (TLS link).",
-            ),
-            click.option(
-                "--ca",
-                type=click.Path(dir_okay=False, path_type=Path),
-                default=None,
-                help="The plant CA certificate (TLS link).",
-            ),
+            ("--cert", "This terminal's certificate (TLS link)."),
+            ("--key", "This terminal's private key (TLS link)."),
+            ("--ca", "The plant CA certificate (TLS link)."),
         ]
     ):
-        f = option(f)
+        f = click.option(
+            name, type=click.Path(dir_okay=False, path_type=Path), default=None, help=what
+        )(f)
     return f
+
+
+def connect_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--connect`` (ask a running runtime instead of the data directory) and the TLS options."""
+    return click.option(
+        "--connect",
+        "connect_to",
+        default=None,
+        envvar="HMI_CONNECT",
+        help="Ask a running runtime (hmi serve): unix:PATH or tls://HOST:PORT.",
+    )(tls_options(f))
 
 
 def call_online(

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from hmi.cli.common import CONFIG_OPTION, DATA_OPTION, explained, main
+from hmi.cli.online import tls_options
 
 
 @main.command("serve")
@@ -60,24 +61,7 @@ def serve_command(
     envvar="HMI_TERMINAL",
     help="Terminal ID (Unix socket; over TLS the certificate names it).",
 )
-@click.option(
-    "--cert",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="This terminal's certificate (TLS).",
-)
-@click.option(
-    "--key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="This terminal's private key (TLS).",
-)
-@click.option(
-    "--ca",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The plant CA certificate (TLS).",
-)
+@tls_options
 def terminal_command(
     target: str, terminal_id: str | None, cert: Path | None, key: Path | None, ca: Path | None
 ) -> None:
