@@ -289,36 +289,45 @@ class TerminalServer:
         while True:
             await asyncio.sleep(self.push_every_s)  # the push rate, not a synchronisation
             ticks += 1
-            if ticks % NOTICES_EVERY == 1:
-                await self._notices(conn)
-            session = conn.session
-            if session is None:
-                continue
-            current = self.api.identity.sessions.get(session.session_id)
-            if current is None or not current.active:
-                conn.session = None
-                reason = session.end_reason or "ended"
-                self._post(conn, rpc.notification("session_ended", {"reason": reason}))
-                continue
-            buffered = conn.buffered()
-            if buffered > STUCK_BYTES:
-                log.warning("terminal %s is not reading: link cut", conn.origin)
-                await self.api.identity.end_session(session, STUCK)
-                conn.session = None
-                conn.writer.transport.abort()
-                return
-            changed = conn.push.changed_sections(sections(self.api, session, self.links))
-            if changed:
-                self._post(conn, rpc.notification("state", changed))
-            if buffered > SLOW_BYTES:
-                conn.push.dropped_value_pushes += 1
-                continue
             try:
-                tags = conn.push.changed_tags(self.readings, session)
-            except HmiError:
-                continue
-            if tags:
-                self._post(conn, rpc.notification("tags", {"readings": tags}))
+                if ticks % NOTICES_EVERY == 1:
+                    await self._notices(conn)
+                if not await self._push_once(conn):
+                    return
+            except Exception:  # a bug must not silence this terminal for good
+                log.exception("push to terminal %s failed", conn.origin)
+
+    async def _push_once(self, conn: Connection) -> bool:
+        """One push of what changed; False when the terminal is cut off."""
+        session = conn.session
+        if session is None:
+            return True
+        current = self.api.identity.sessions.get(session.session_id)
+        if current is None or not current.active:
+            conn.session = None
+            reason = session.end_reason or "ended"
+            self._post(conn, rpc.notification("session_ended", {"reason": reason}))
+            return True
+        buffered = conn.buffered()
+        if buffered > STUCK_BYTES:
+            log.warning("terminal %s is not reading: link cut", conn.origin)
+            await self.api.identity.end_session(session, STUCK)
+            conn.session = None
+            conn.writer.transport.abort()
+            return False
+        changed = conn.push.changed_sections(sections(self.api, session, self.links))
+        if changed:
+            self._post(conn, rpc.notification("state", changed))
+        if buffered > SLOW_BYTES:
+            conn.push.dropped_value_pushes += 1
+            return True
+        try:
+            tags = conn.push.changed_tags(self.readings, session)
+        except HmiError:
+            return True
+        if tags:
+            self._post(conn, rpc.notification("tags", {"readings": tags}))
+        return True
 
     async def _notices(self, conn: Connection) -> None:
         """New notifications for the session's roles, pushed as ``notice`` events.
