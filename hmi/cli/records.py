@@ -97,16 +97,44 @@ def init(
     default=None,
     help="With --package: the key fingerprint the plant publishes; any other fails.",
 )
+@connect_options
+@TERMINAL_OPTION
+@USER_OPTION
+@STDIN_OPTION
 def verify(
-    data: Path, package: Path | None, keys: Path | None, expect_fingerprint: str | None
+    data: Path,
+    package: Path | None,
+    keys: Path | None,
+    expect_fingerprint: str | None,
+    connect_to: str | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
+    terminal: str | None,
+    user: str | None,
+    password_stdin: bool,
 ) -> None:
-    """Recompute every chain and checkpoint (runtime stopped). Exit 1 on any problem."""
+    """Recompute every chain and checkpoint (runtime stopped). Exit 1 on any problem.
+
+    With --connect the running runtime checks its own records (verify_records
+    permission; writes wait while it reads; the check is recorded).
+    """
     from hmi.store.verify import verify_data_dir
 
     if package is not None:
         _verify_package(package, keys, expect_fingerprint)
     if keys is not None or expect_fingerprint is not None:
         fail("--keys and --expect-fingerprint only apply with --package.")
+    if connect_to is not None:
+        credentials = _credentials(user, password_stdin, "a user with verify_records")
+        with explained():
+            answer = call_online(
+                connect_to, terminal, (cert, key, ca), credentials, "records.verify"
+            )
+        click.echo(answer.summary)
+        for problem in answer.problems:
+            click.echo(f"  {problem}")
+        sys.exit(0 if answer.ok else 1)
     with explained():
         report = verify_data_dir(data)
     click.echo(report.summary())

@@ -23,10 +23,11 @@ from hmi.core.clock import local_display
 from hmi.core.errors import HmiError
 from hmi.core.identity import IdentityService, Session
 from hmi.core.ports import Recorder
-from hmi.core.records import AuditEntry
+from hmi.core.records import AuditEntry, Origin
 from hmi.core.tag_table import TagTable
 
 VIEW_RECORDS = "view_records"
+VERIFY_RECORDS = "verify_records"
 SECURITY_EVENTS = "view_security_events"
 MAX_TREND_POINTS = 2000
 MAX_PAGE = 1000
@@ -203,6 +204,15 @@ class JournalFilter:
     limit: int = 200
 
 
+@dataclass(frozen=True)
+class VerifyAnswer:
+    """``hmi verify`` of a running plant: the same checks, the same words."""
+
+    ok: bool
+    summary: str
+    problems: tuple[str, ...]
+
+
 class RecordsReader(Protocol):
     """What the store answers; every method reads off the event loop."""
 
@@ -230,6 +240,8 @@ class RecordsReader(Protocol):
 
     async def view_columns(self) -> dict[str, list[tuple[str, str]]]: ...
 
+    async def verify_all(self) -> VerifyAnswer: ...
+
 
 class RecordsDesk:
     def __init__(
@@ -255,6 +267,25 @@ class RecordsDesk:
             )
             await self.recorder.commit([entry])
             raise
+
+    # -- verification of the whole record ------------------------------------------------------
+
+    async def verify(self, session: Session, origin: Origin) -> VerifyAnswer:
+        """Every chain, checkpoint, anchor and image, while the plant runs (``hmi verify
+        --connect``). Writes wait in order while it reads; the check is recorded."""
+        await self._require(session, VERIFY_RECORDS, "verification")
+        answer = await self.reader.verify_all()
+        user = session.user
+        entry = AuditEntry(
+            "records_verified",
+            "done",
+            user.user_id,
+            user.full_name,
+            origin,
+            detail=answer.summary[:2000],
+        )
+        await self.recorder.commit([entry])
+        return answer
 
     # -- audit trail and signatures ----------------------------------------------------------
 

@@ -28,12 +28,15 @@ from hmi.core.api_records import (
     QueryAnswer,
     SecurityEventRow,
     SignatureView,
+    VerifyAnswer,
     signature_view,
 )
 from hmi.core.errors import HmiError
 from hmi.core.identity import Session
+from hmi.store.anchors import AnchorLog
 from hmi.store.qa import QaService
 from hmi.store.tables import AUDIT
+from hmi.store.verify import VerifyReport, verify_records
 from hmi.store.verify_range import verify_range
 
 if TYPE_CHECKING:
@@ -222,6 +225,19 @@ class StoreRecordsReader:
 
     async def view_columns(self) -> dict[str, list[tuple[str, str]]]:
         return await asyncio.to_thread(self._qa().view_columns)
+
+    async def verify_all(self) -> VerifyAnswer:
+        """The whole check of ``hmi verify`` on the running store, between two transactions,
+        so the chains, the checkpoints and anchors.log are read at one moment."""
+        data_dir = self.store.data_dir
+
+        def check(con: duckdb.DuckDBPyConnection) -> VerifyReport:
+            return verify_records(
+                con, data_dir.keys, AnchorLog(data_dir.anchors), images=data_dir.images
+            )
+
+        report = await asyncio.to_thread(self.store.exclusive, check)
+        return VerifyAnswer(report.ok, report.summary(), tuple(str(p) for p in report.problems))
 
 
 def _audit_row(r: tuple[Any, ...]) -> AuditRow:

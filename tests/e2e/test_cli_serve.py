@@ -114,6 +114,9 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
             )
             assert reported.exit_code == 0, reported.output
             assert out.is_file() and Path(f"{out}.manifest.json").is_file()
+            verified = await asyncio.to_thread(hmi, "verify", *link)
+            assert verified.exit_code == 0, verified.output
+            assert verified.output.startswith("OK:")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

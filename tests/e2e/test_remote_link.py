@@ -319,3 +319,32 @@ async def test_tag_values_are_read_once_per_table_version_for_every_terminal(
     await api_plant.api.logout(first)
     with pytest.raises(SessionEnded):
         a.changed_tags(shared, first)
+
+
+async def test_qa_verifies_the_running_plants_records_over_the_link(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    _, path = served
+    qa = await remote_terminal(path, "T-QA-1")
+    console = await remote_terminal(path, "T-CONSOLE-1")
+    try:
+        session = await qa.login("qa1", PLANT_PASSWORD, CONSOLE)
+        assert qa.records is not None
+        answer = await qa.records.verify(session, CONSOLE)
+        assert answer.ok and answer.summary.startswith("OK:") and answer.problems == ()
+        op = await console.login("op1", PLANT_PASSWORD, CONSOLE)
+        assert console.records is not None
+        with pytest.raises(HmiError):
+            await console.records.verify(op, CONSOLE)
+        rows = api_plant.query(
+            "SELECT action, outcome, actor_id, terminal_id, detail FROM audit_records "
+            "WHERE action IN ('records_verified', 'view_verification') ORDER BY seq"
+        )
+        assert [r[:4] for r in rows] == [
+            ("records_verified", "done", "qa1", "T-QA-1"),
+            ("view_verification", "refused", "op1", "T-CONSOLE-1"),
+        ]
+        assert str(rows[0][4]).startswith("OK:")
+    finally:
+        await qa.client.close()
+        await console.client.close()
