@@ -13,7 +13,6 @@ be checked and its signatures read without the system.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 
 from hmi.core.clock import local_display
 from hmi.core.reports import Plain, ReportData
+from hmi.store.verify_images import file_sha256 as stored_file_sha256
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -146,11 +146,8 @@ def write_json(report: ReportData, out: Path) -> None:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The file's SHA-256 (hex), as the manifest names it."""
+    return stored_file_sha256(path)[0]
 
 
 def manifest_path(out: Path) -> Path:

@@ -24,7 +24,6 @@ next backup into the same place removes it and says so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from hmi.store.db import Store
 from hmi.store.key_escrow import SEALED_KEYS_FILE, seal
 from hmi.store.keys import PUBLIC_KEY_FILE
 from hmi.store.tables import CHAINED_TABLES
+from hmi.store.verify_images import file_sha256
 
 MANIFEST = "manifest.json"
 PREFIX = "custos-backup-"
@@ -73,14 +73,6 @@ class BackupResult:
         if self.private_keys:
             text += "; private keys sealed under the backup passphrase"
         return text
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
@@ -193,7 +185,7 @@ def backup(
             "private_keys": "sealed" if passphrase is not None else "none",
             "chain_heads": heads,
             "files": {
-                str(p.relative_to(staging)): {"sha256": _sha256(p), "size": p.stat().st_size}
+                str(p.relative_to(staging)): {"sha256": file_sha256(p)[0], "size": p.stat().st_size}
                 for p in files
             },
         }
@@ -253,7 +245,7 @@ def check_files(backup_dir: Path, manifest: dict[str, Any]) -> None:
         path = backup_dir / rel
         if not path.is_file():
             raise BackupError(f"{path} is missing from the backup.", title="Backup refused")
-        if path.stat().st_size != expected.get("size") or _sha256(path) != expected.get("sha256"):
+        if file_sha256(path) != (expected.get("sha256"), expected.get("size")):
             raise BackupError(
                 f"{path} does not match the backup manifest (altered or damaged).",
                 title="Backup refused",

@@ -21,6 +21,7 @@ from typing import Any
 import drivers
 import hmi
 from hmi.core.config_hash import config_files, config_hash
+from hmi.store.verify_images import file_sha256
 
 PRODUCT = "custos"
 PACKAGES = (hmi, drivers)
@@ -93,14 +94,6 @@ def dependencies(root: str = PRODUCT) -> list[dict[str, Any]]:
     return [product, *rows] if product else rows
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def package_files() -> list[dict[str, Any]]:
     """SHA-256 and size of every file of the product's packages, by path from the package root.
 
@@ -116,9 +109,8 @@ def package_files() -> list[dict[str, Any]]:
                 continue
             if path.suffix in SKIPPED_SUFFIXES:
                 continue
-            files.append(
-                {"path": rel.as_posix(), "sha256": _sha256(path), "size": path.stat().st_size}
-            )
+            sha, size = file_sha256(path)
+            files.append({"path": rel.as_posix(), "sha256": sha, "size": size})
     return files
 
 

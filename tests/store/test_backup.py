@@ -23,6 +23,7 @@ from hmi.store.key_escrow import SEALED_KEYS_FILE
 from hmi.store.keys import HMAC_KEY_FILE, SIGNING_KEY_FILE
 from hmi.store.tables import AUDIT
 from hmi.store.verify import verify_data_dir
+from hmi.store.verify_images import file_sha256
 from tests.store.conftest import drop_guards
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,9 +131,11 @@ def test_rewritten_manifest_is_still_refused(
     manifest = json.loads((one_backup / bk.MANIFEST).read_text())
     for rel in list(manifest["files"]):
         p = one_backup / rel
-        manifest["files"][rel] = {"sha256": bk._sha256(p), "size": p.stat().st_size}
+        sha, size = file_sha256(p)
+        manifest["files"][rel] = {"sha256": sha, "size": size}
     for extra in one_backup.glob("hmi.duckdb.wal"):
-        manifest["files"][extra.name] = {"sha256": bk._sha256(extra), "size": extra.stat().st_size}
+        sha, size = file_sha256(extra)
+        manifest["files"][extra.name] = {"sha256": sha, "size": size}
     (one_backup / bk.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BackupError, match="audit_records seq 1"):
         rs.restore(one_backup, tmp_path / "new", filled_dir / "keys")
