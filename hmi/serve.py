@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ async def serving(
     )
     servers: list[asyncio.Server] = []
     bound: list[Listen] = []
+    announced: Path | None = None
     try:
         for listen in listens:
             servers.append(await _start(server, listen, certs))
@@ -83,9 +85,13 @@ async def serving(
                 bound.append(Listen("tls", host=listen.host, port=port))
             else:
                 bound.append(listen)
+        announced = announce(runtime.data, bound)
         yield server, bound
     finally:
         runtime.events.on_link = None
+        if announced is not None:
+            with contextlib.suppress(FileNotFoundError):
+                announced.unlink()
         for s in servers:
             s.close()
         for s in servers:
@@ -94,6 +100,32 @@ async def serving(
             if listen.kind == "unix" and listen.path is not None:
                 with contextlib.suppress(FileNotFoundError):
                     listen.path.unlink()
+
+
+SERVING_FILE = "serving.json"
+
+
+def announce(data: Path, bound: list[Listen]) -> Path:
+    """Say in the data directory where this runtime listens, for ``--online`` commands.
+
+    While the runtime holds the records database nothing else can open it, so
+    ``hmi query --online --data DIR`` reads this file to find the runtime's
+    socket instead. Written whole (temporary file, rename) so a reader never
+    sees half of it.
+    """
+    path = data / SERVING_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps({"pid": os.getpid(), "listen": [_absolute(b) for b in bound]}, indent=1) + "\n"
+    )
+    tmp.replace(path)
+    return path
+
+
+def _absolute(listen: Listen) -> str:
+    if listen.kind == "unix" and listen.path is not None:
+        return f"unix:{listen.path.absolute()}"
+    return str(listen)
 
 
 async def _start(server: TerminalServer, listen: Listen, certs: Path | None) -> asyncio.Server:

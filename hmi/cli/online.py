@@ -7,6 +7,8 @@ recorded by the runtime, with the connection's terminal and source.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,14 +34,65 @@ def tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def connect_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--connect`` (ask a running runtime instead of the data directory) and the TLS options."""
+    """``--connect``/``--online`` (ask a running runtime, not the data directory), TLS options.
+
+    The command receives ``connect_to`` and ``online``; ``link_target`` makes one of them.
+    """
+    f = click.option(
+        "--online",
+        is_flag=True,
+        help="Ask the runtime serving --data (hmi serve), through its Unix socket.",
+    )(tls_options(f))
     return click.option(
         "--connect",
         "connect_to",
         default=None,
         envvar="HMI_CONNECT",
         help="Ask a running runtime (hmi serve): unix:PATH or tls://HOST:PORT.",
-    )(tls_options(f))
+    )(f)
+
+
+def link_target(connect_to: str | None, online: bool, data: Path) -> str | None:
+    """Where to ask: ``--connect`` as given, or the socket the runtime serving DATA announced."""
+    if not online:
+        return connect_to
+    if connect_to is not None:
+        raise click.UsageError("Give --connect or --online, not both.")
+    from hmi.serve import SERVING_FILE
+
+    path = data / SERVING_FILE
+    try:
+        announced = json.loads(path.read_text())
+        listens = [str(x) for x in announced["listen"]]
+        pid = int(announced["pid"])
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"No runtime is serving {data}: `hmi serve` writes {path} while it runs. "
+            "Start it, or give --connect."
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"Cannot read {path}: {exc}") from None
+    if not _alive(pid):
+        raise click.ClickException(
+            f"The runtime that wrote {path} (process {pid}) is not running. Start `hmi serve`."
+        )
+    unix = [x for x in listens if x.startswith("unix:")]
+    if not unix:
+        raise click.ClickException(
+            f"The runtime serving {data} listens only on {', '.join(listens)}: "
+            "give --connect with --cert, --key and --ca."
+        )
+    return unix[0]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another account's process: it exists
+        return True
+    return True
 
 
 def call_online(

@@ -24,7 +24,7 @@ from hmi.cli.common import (
     read_secret,
     run,
 )
-from hmi.cli.online import call_online, connect_options
+from hmi.cli.online import call_online, connect_options, link_target
 
 # -- init / verify --------------------------------------------------------------
 
@@ -107,6 +107,7 @@ def verify(
     keys: Path | None,
     expect_fingerprint: str | None,
     connect_to: str | None,
+    online: bool,
     cert: Path | None,
     key: Path | None,
     ca: Path | None,
@@ -125,6 +126,7 @@ def verify(
         _verify_package(package, keys, expect_fingerprint)
     if keys is not None or expect_fingerprint is not None:
         fail("--keys and --expect-fingerprint only apply with --package.")
+    connect_to = link_target(connect_to, online, data)
     if connect_to is not None:
         credentials = _credentials(user, password_stdin, "a user with verify_records")
         with explained():
@@ -193,6 +195,7 @@ def query(
     fmt: str,
     max_rows: int,
     connect_to: str | None,
+    online: bool,
     cert: Path | None,
     key: Path | None,
     ca: Path | None,
@@ -205,6 +208,7 @@ def query(
     from hmi.bootstrap import local_origin, open_services
     from hmi.store.qa import QaService
 
+    connect_to = link_target(connect_to, online, data)
     if connect_to is not None:
         credentials = _credentials(user, password_stdin, "a QA user's ID")
         with explained():

@@ -19,7 +19,7 @@ from hmi.cli.common import (
     main,
     run,
 )
-from hmi.cli.online import call_online, connect_options
+from hmi.cli.online import call_online, connect_options, link_target
 from hmi.core.reports import FORMATS, KINDS, ReportOutcome, ReportRequest
 
 TIME_HELP = "YYYY-MM-DD, YYYY-MM-DD HH:MM or ISO 8601; local time unless an offset is given."
@@ -72,6 +72,7 @@ def report(
     out: Path,
     force: bool,
     connect_to: str | None,
+    online: bool,
     cert: Path | None,
     key: Path | None,
     ca: Path | None,
@@ -93,6 +94,7 @@ def report(
     request = ReportRequest(
         kind, fmt, parse_time("--from", start), parse_time("--to", end), actor, run_id
     )
+    connect_to = link_target(connect_to, online, data)
     if connect_to is not None:
         credentials = _credentials(user, password_stdin, "a QA user's ID")
         with explained():

@@ -54,8 +54,9 @@ def _open_connection(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnectio
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise DataDirectoryError(
-                f"The records database {path} is held by a running Custos runtime. Stop it, or "
-                "ask the running server (for example `hmi verify --online`).",
+                f"The records database {path} is held by a running Custos runtime. Stop it, "
+                "or, if it is `hmi serve`, ask it with --online (for example "
+                "`hmi verify --online --data DIR`).",
                 title="Database in use",
             ) from exc
         raise DataDirectoryError(f"Cannot open {path}: {exc}") from exc

@@ -117,6 +117,17 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
             verified = await asyncio.to_thread(hmi, "verify", *link)
             assert verified.exit_code == 0, verified.output
             assert verified.output.startswith("OK:")
+
+            # On the runtime's host, --online finds the socket from the data directory.
+            assert (data / "serving.json").is_file()
+            here = ["--online", "--data", str(data), "--terminal", "T-CONSOLE-1"]
+            local = await asyncio.to_thread(
+                hmi, "verify", *here, "--user", "qa1", "--password-stdin"
+            )
+            assert local.exit_code == 0, local.output
+            assert local.output.startswith("OK:")
+            both = await asyncio.to_thread(hmi, "verify", *here, *link)
+            assert both.exit_code != 0 and "not both" in both.output
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -127,6 +138,9 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
             await asyncio.to_thread(reader.join, 10)
         assert proc.returncode == 0, "".join(lines)
         assert not sock.exists()
+        assert not (data / "serving.json").exists()
+        gone = hmi("verify", "--online", "--data", str(data), "--user", "qa1", "--password-stdin")
+        assert gone.exit_code != 0 and "No runtime is serving" in gone.output
     assert verify_data_dir(data).ok
     with Store.open(data) as store:
         events = store.query(
