@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from hmi.core.api_records import NotificationRow
 from hmi.remote.client import RpcClient
 from hmi.remote.terminal_api import RemoteTerminalAPI
 from hmi.remote.tls import client_context
@@ -88,6 +87,7 @@ def remote_app(api: RemoteTerminalAPI, **options: Any) -> CustosApp:
         api.origin,
         plant_name=api.plant,
         links=api.links,
+        notices_every_s=None,
         **options,
     )
 
@@ -112,10 +112,7 @@ def remote_app(api: RemoteTerminalAPI, **options: Any) -> CustosApp:
     api.on_session_ended = ended
     api.on_session_warning = warned
     api.on_links = links
-    def notice(row: NotificationRow) -> None:
-        app.notify(row.message, title=f"Notification: {row.kind}", severity="warning", timeout=30)
-
-    api.on_notice = notice
+    api.on_notice = app.show_notice
     api.on_link_lost = lost
     api.on_link_back = back
     return app

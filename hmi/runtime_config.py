@@ -18,6 +18,7 @@ from pathlib import Path
 from hmi.bootstrap import Services, unapproved_config
 from hmi.core.alarm_reload import CurrentValue, drop_device_alarms, reload_alarms
 from hmi.core.alarms import AlarmEngine
+from hmi.core.api import TerminalAPI
 from hmi.core.approvals import ApprovalQueue
 from hmi.core.attribution import WriteAttribution
 from hmi.core.clock import Clock
@@ -52,6 +53,7 @@ class ConfigControl:
     approvals: ApprovalQueue | None
     clock: Clock
     environ: dict[str, str] | None
+    api: TerminalAPI | None
 
     def _on_link(self, event: LinkEvent) -> None: ...
 
@@ -137,6 +139,8 @@ class ConfigControl:
         waiting = set(plan.waiting)
         if approved is not None:
             applied += self._apply_live(plan, approved, version.version, waiting)
+        if self.api is not None:
+            self.api.config_applied += 1
         text = ""
         if applied:
             text = f"Applied now: {'; '.join(applied)}."

@@ -64,7 +64,9 @@ class ConfigDesk:
         self.terminals = terminals
         self.recorder = recorder
         self.approved = read_files(directory)
-        """File name → text, as read when the runtime started."""
+        """File name → text, as read when the runtime started, then as approved."""
+        self.revision = 0
+        """Counts changes of ``approved``, so a remote terminal knows to fetch the files again."""
 
     def files(self, session: Session) -> list[ConfigFile]:
         """Every configuration file, with its approved text; absent ones are empty (defaults)."""
@@ -143,6 +145,7 @@ class ConfigDesk:
         )
         if version.state == "approved":
             self.approved = dict(version.files)
+            self.revision += 1
         text_sha = hashlib.sha256(new_text.encode("utf-8")).hexdigest()
         return ConfigRequest(
             file,
@@ -281,6 +284,7 @@ class ConfigDesk:
     def _after(self, version: ConfigVersion) -> ConfigVersionView:
         if version.state == "approved":
             self.approved = dict(version.files)
+            self.revision += 1
         return _view(version)
 
 

@@ -4,8 +4,9 @@ The screens call the API in two ways: actions (``await api.request_write``),
 which go over the link as they are, and reads made many times a second
 (``api.read_tags``, ``api.alarms.active``), which must answer at once. Reads
 are answered from a copy the server keeps current (``hmi.remote.state``);
-what does not change while a session lasts (tag definitions, cameras,
-procedures, configuration files) is fetched once at login. After every
+what changes only with the approved configuration (tag definitions,
+cameras, procedures, configuration files) is fetched at login and again
+whenever the runtime applies a configuration version. After every
 action the copy is refreshed before the action returns, so a screen that
 reads right after acting sees the result. Checks stay in the runtime: the
 copy only ever holds what the runtime showed this session.
@@ -70,6 +71,8 @@ class Mirror:
         self.config_files: list[ConfigFile] = []
         self.images: dict[str, bytes] = {}
         self.ended: str | None = None
+        self.config_mark: Any = None
+        """The runtime's count of configuration changes, as last pushed."""
 
     def apply_sections(self, raw: dict[str, Any]) -> None:
         for name, value in raw.items():
@@ -78,6 +81,8 @@ class Mirror:
                 self.session_at = time.monotonic()
             elif name == "links":
                 self.links = dict(value)
+            elif name == "config":
+                self.config_mark = value
             elif name in SECTION_TYPES:
                 self.sections[name] = decode(SECTION_TYPES[name], value, name)
 
@@ -146,6 +151,7 @@ class RemoteTerminalAPI:
         self.on_session_warning: Callable[[], None] | None = None
         self.on_links: Callable[[dict[str, str]], None] | None = None
         self.on_notice: Callable[[NotificationRow], None] | None = None
+        self.session: Session | None = None
         self.origin = Origin(str(hello.get("terminal", "")), str(hello.get("source", "")))
         client.listen(self._event)
         desks = set(hello.get("desks", []))
@@ -217,6 +223,7 @@ class RemoteTerminalAPI:
         session: Session = await self.client.call("login", user_id=user_id, password=password)
         self.mirror = Mirror() if self.mirror.ended else self.mirror
         self.mirror.ended = None
+        self.session = session
         await self._fetch(session)
         return session
 
@@ -241,10 +248,24 @@ class RemoteTerminalAPI:
         except SessionEnded:
             return
         links = self.mirror.links
-        self.mirror.apply_sections(state["sections"])
+        self._apply_sections(state["sections"])
         self.mirror.apply_tags(state["tags"])
         if self.on_links is not None and self.mirror.links != links:
             self.on_links(self.mirror.links)
+
+    def _apply_sections(self, raw: dict[str, Any]) -> None:
+        """Apply pushed sections; a new configuration mark means fetch the definitions again."""
+        m = self.mirror
+        before = m.config_mark
+        m.apply_sections(raw)
+        if before is not None and m.config_mark != before and self.session is not None:
+            task = asyncio.get_running_loop().create_task(self._refetch(m))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def _refetch(self, mirror: Mirror) -> None:
+        with contextlib.suppress(HmiError):
+            await self._fetch_definitions(mirror)
 
     async def _fetch(self, session: Session) -> None:
         m = self.mirror
@@ -252,14 +273,29 @@ class RemoteTerminalAPI:
         if session.password_change_required:
             return
         await self.refresh()
-        m.definitions = await self.client.call("tag_definitions")
-        m.cameras = {}
+        await self._fetch_definitions(m)
+
+    async def _fetch_definitions(self, m: Mirror) -> None:
+        """What changes only with the approved configuration; tags it no longer has go."""
+        definitions: list[TagInfo] = await self.client.call("tag_definitions")
+        cameras = {}
         for camera in await self.client.call("cameras"):
-            m.cameras[camera] = await self.client.call("camera_settings", camera=camera)
+            cameras[camera] = await self.client.call("camera_settings", camera=camera)
+        procedures = m.procedures
         if self.procedures is not None:
-            m.procedures = await self.client.call("procedures.procedures")
+            procedures = await self.client.call("procedures.procedures")
+        files = m.config_files
         if self.config is not None and "edit_configuration" in m.permissions:
-            m.config_files = await self.client.call("config.files")
+            files = await self.client.call("config.files")
+        names = {d.name for d in definitions}
+        m.definitions, m.cameras, m.procedures, m.config_files = (
+            definitions,
+            cameras,
+            procedures,
+            files,
+        )
+        for gone in [t for t in m.tags if t not in names]:
+            del m.tags[gone]
 
     # -- reads, from the copy ------------------------------------------------------------
 
@@ -384,7 +420,7 @@ class RemoteTerminalAPI:
         if method == "state":
             links = self.mirror.links
             warned = bool(self.mirror.session.get("warning"))
-            self.mirror.apply_sections(params)
+            self._apply_sections(params)
             if self.on_links is not None and self.mirror.links != links:
                 self.on_links(self.mirror.links)
             warning = bool(self.mirror.session.get("warning"))

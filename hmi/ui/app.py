@@ -18,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from hmi.core.api import TerminalAPI
+from hmi.core.api_records import NotificationRow
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.errors import HmiError, SessionEnded
 from hmi.core.identity import Session
@@ -62,6 +63,7 @@ class CustosApp(App[None]):
         clock: Clock | None = None,
         tz: tzinfo | None = None,
         links: dict[str, str] | None = None,
+        notices_every_s: float | None = 1.0,
     ) -> None:
         super().__init__()
         self.api = api
@@ -73,11 +75,16 @@ class CustosApp(App[None]):
         self.links: dict[str, str] = dict(links or {})
         """Device → link state word (UP, DOWN, CONNECTING)."""
         self.session: Session | None = None
+        self.notices_every_s = notices_every_s
+        """How often to look for new notifications; None: they are pushed (``show_notice``)."""
+        self._last_notice: int | None = None
         self.register_theme(CUSTOS_THEME)
         self.theme = CUSTOS_THEME.name
 
     def on_mount(self) -> None:
         self.push_screen(LoginScreen())
+        if self.notices_every_s is not None:
+            self.set_interval(self.notices_every_s, self.check_notices)
 
     # -- runtime events (set by attach) ---------------------------------------------------
 
@@ -101,6 +108,33 @@ class CustosApp(App[None]):
                 timeout=min(max(left, 1.0), 10.0),
             )
 
+    async def check_notices(self) -> None:
+        """Pop up notifications for the user's roles that arrived since the login.
+
+        A lockout notifies administrators: whoever is logged in with that role
+        sees it within about a second, whatever page is shown. Older ones are
+        on the events page.
+        """
+        session, records = self.session, self.api.records
+        if session is None or records is None:
+            return
+        try:
+            rows = await records.notifications(session, limit=20)
+        except HmiError:
+            return
+        if session is not self.session:
+            return
+        newest = max((r.notification_id for r in rows), default=0)
+        last, self._last_notice = self._last_notice, max(self._last_notice or 0, newest)
+        if last is None:
+            return
+        for row in sorted(rows, key=lambda r: r.notification_id):
+            if row.notification_id > last:
+                self.show_notice(row)
+
+    def show_notice(self, row: NotificationRow) -> None:
+        self.notify(row.message, title=f"Notification: {row.kind}", severity="warning", timeout=30)
+
     def session_lost(self, session: Session) -> None:
         """The core ended this terminal's session (inactivity, maximum length): back to login."""
         if self.session is not None and session.session_id == self.session.session_id:
@@ -122,6 +156,7 @@ class CustosApp(App[None]):
     def start_session(self, session: Session) -> None:
         """After a successful login: a required password change first, then the first page."""
         self.session = session
+        self._last_notice = None
         self.refresh_bindings()
         if session.password_change_required:
             self.push_screen(PasswordScreen(forced=True))

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from custos_plant import CONSOLE, ApiPlant
 from custos_testkit import ADMIN_ID, ADMIN_PASSWORD, PLANT_PASSWORD, until
+from test_change_control_live import NEW_TAG, approve
+from test_change_control_runtime import engineer
 
 from hmi.core.api_types import Decision, SetpointRequest, TagReading
 from hmi.core.commands import Credentials
@@ -347,4 +349,43 @@ async def test_qa_verifies_the_running_plants_records_over_the_link(
         assert str(rows[0][4]).startswith("OK:")
     finally:
         await qa.client.close()
+        await console.client.close()
+
+
+async def test_a_remote_terminal_sees_an_approved_configuration_without_logging_in_again(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    _, path = served
+    console = await remote_terminal(path, "T-CONSOLE-1")
+    try:
+        op = await console.login("op1", PLANT_PASSWORD, CONSOLE)
+        names = {d.name for d in console.tag_definitions(op)}
+        assert "BR101.TEMP_PV_B" not in names
+        await engineer(api_plant)
+        eng = await api_plant.login("eng1")
+        assert api_plant.api.config is not None
+        files = {f.name: f.text for f in api_plant.api.config.files(eng)}
+        files["tags.toml"] = (
+            files["tags.toml"].replace('"Feed pump run command"', '"Feed pump run (P-101)"')
+            + NEW_TAG
+        )
+        services = api_plant.runtime.services
+        assert services is not None
+        version = await services.change.submit(
+            eng, CONSOLE, files, "second probe", PLANT_PASSWORD, "eng1"
+        )
+        effect = await approve(api_plant, version.version)
+        assert effect.startswith("Applied now"), effect
+
+        def described() -> dict[str, str]:
+            return {d.name: d.description for d in console.tag_definitions(op)}
+
+        await until(lambda: "BR101.TEMP_PV_B" in described(), timeout=5, what="new definitions")
+        assert described()["BR101.FEED_PUMP"] == "Feed pump run (P-101)"
+        await until(
+            lambda: console.read_tags(op, ["BR101.TEMP_PV_B"])[0].quality == "GOOD",
+            timeout=30,
+            what="the new tag's values pushed",
+        )
+    finally:
         await console.client.close()

@@ -114,6 +114,7 @@ class FakeAPI:
     def __init__(self) -> None:
         self.alarms = FakeAlarms()
         self.procedures = FakeProcedures()
+        self.records = None  # no records desk: no notifications to look for
 
     def touch(self, session: Session) -> None:
         pass

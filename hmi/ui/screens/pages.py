@@ -26,8 +26,7 @@ class PagesDialog(CustosDialog[str]):
 
     def compose(self) -> ComposeResult:
         options = [
-            Option(f"{(key or '').upper():<10} {label}", id=name)
-            for name, label, key in self.pages
+            Option(f"{(key or '').upper():<10} {label}", id=name) for name, label, key in self.pages
         ]
         with Vertical(id="dialog"):
             yield Static("Go to page", classes="dialog-title")
