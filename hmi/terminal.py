@@ -18,14 +18,23 @@ DEFAULT_TERMINAL = "T-CONSOLE-1"
 
 
 def initial_links(runtime: Runtime) -> dict[str, str]:
-    """UP for a device with any tag not BAD, else DOWN; the link events take over from here."""
+    """Each device's link as its driver has it now; the link events take over from here.
+
+    A listener that starts after the drivers connected has missed their UP
+    events, so the drivers are asked rather than the tags' quality (which is
+    BAD until the first scan, just after the link comes up).
+    """
     if runtime.plant is None:
         return {}
-    table = runtime.plant.table
+    table, drivers = runtime.plant.table, runtime.plant.drivers
     links = {}
     for device, tags in table.devices().items():
-        alive = any(table.get(tag).quality.value != "BAD" for tag in tags)
-        links[device] = "UP" if alive else "DOWN"
+        driver = drivers.get(device)
+        if driver is not None:
+            links[device] = driver.link_state.value
+        else:
+            alive = any(table.get(tag).quality.value != "BAD" for tag in tags)
+            links[device] = "UP" if alive else "DOWN"
     return links
 
 

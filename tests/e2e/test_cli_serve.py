@@ -89,6 +89,11 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
                 timeout=30,
                 what="live values pushed to the terminal",
             )
+            await until(
+                lambda: console.links == {"PLC1": "UP", "MIC1": "UP"},
+                timeout=10,
+                what=f"the terminal shows both device links up ({console.links})",
+            )
             qa = await connect(
                 f"tls://127.0.0.1:{tls_port}",
                 cert=qa_cert.cert,
