@@ -172,6 +172,23 @@ class NotificationRow:
     acknowledged_by: str | None
 
 
+def new_notices(
+    rows: Sequence[NotificationRow], session: Session, last_id: int | None
+) -> tuple[list[NotificationRow], int]:
+    """The notifications a terminal pops up, oldest first, and the newest ID seen.
+
+    Those newer than ``last_id``; on a terminal's first look (``last_id`` None)
+    those made since the login, so a decision taken in the first second of a
+    session still pops up while older ones stay on the events page.
+    """
+    if last_id is None:
+        fresh = [r for r in rows if r.ts >= session.started_at]
+    else:
+        fresh = [r for r in rows if r.notification_id > last_id]
+    newest = max((r.notification_id for r in rows), default=0)
+    return sorted(fresh, key=lambda r: r.notification_id), max(last_id or 0, newest)
+
+
 @dataclass(frozen=True)
 class QueryAnswer:
     columns: tuple[str, ...]
@@ -342,9 +359,11 @@ class RecordsDesk:
         return await self.reader.security_events(_capped(f))
 
     async def notifications(self, session: Session, limit: int = 50) -> list[NotificationRow]:
-        """Notifications addressed to the session's roles (lockouts reach administrators)."""
+        """Notifications addressed to the session's roles (lockouts reach administrators) or
+        to its user (``user:ID``: the decision on a request for approval they made)."""
         current = self.identity.require_session(session)
-        return await self.reader.notifications(current.user.roles, min(max(limit, 1), MAX_PAGE))
+        audiences = (*current.user.roles, f"user:{current.user.user_id}")
+        return await self.reader.notifications(audiences, min(max(limit, 1), MAX_PAGE))
 
     # -- QA SQL console --------------------------------------------------------------------
 

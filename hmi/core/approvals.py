@@ -77,6 +77,14 @@ class PendingCommand:
     def reason(self) -> str:
         return self.prepared.command.reason
 
+    def change(self) -> str:
+        units = f" {self.units}" if self.units else ""
+        return f"{self.tag}: {self.old_value}{units} → {self.new_value}{units}"
+
+    def to_requester(self, kind: str, text: str) -> NotificationEntry:
+        """What the requester's terminal pops up when the request is decided or ends."""
+        return NotificationEntry(f"user:{self.requester_id}", kind, text, self.approval_id)
+
     def describe(self) -> str:
         units = f" {self.units}" if self.units else ""
         return (
@@ -274,6 +282,9 @@ class ApprovalQueue:
                         detail=exc.message,
                         signature_ids=ids,
                     ),
+                    item.to_requester(
+                        "approval_refused", f"Not written: {item.change()}: {exc.message}"
+                    ),
                 ]
             )
             raise
@@ -290,7 +301,15 @@ class ApprovalQueue:
         requester = Actor(item.requester_id, item.requester_name, item.origin)
         requester.extra_signatures.extend((*item.signature_ids, signature.signature_id))
         prepared = replace(again, esign=item.prepared.esign)
-        return await commands.perform(requester, prepared, [], [entry, decided])
+        by = f"Approved by {actor.name} ({actor.user_id}): {item.change()}"
+        try:
+            result = await commands.perform(requester, prepared, [], [entry, decided])
+        except HmiError as exc:
+            told = item.to_requester("approval_approved", f"{by}; the write failed: {exc.message}")
+            await commands.recorder.commit([told])
+            raise
+        await commands.recorder.commit([item.to_requester("approval_approved", f"{by}; written.")])
+        return result
 
     async def reject(
         self,
@@ -314,7 +333,11 @@ class ApprovalQueue:
             reason=reason,
             signature_ids=(*item.signature_ids, signature.signature_id),
         )
-        await self.commands.recorder.commit([entry, row])
+        told = item.to_requester(
+            "approval_rejected",
+            f"Rejected by {actor.name} ({actor.user_id}): {item.change()}; because {reason!r}.",
+        )
+        await self.commands.recorder.commit([entry, row, told])
 
     async def withdraw_all(self, why: str) -> list[PendingCommand]:
         """Requests that can no longer be decided (the queue lives in memory): recorded."""
@@ -325,7 +348,8 @@ class ApprovalQueue:
             text = f"Approval request withdrawn ({why}): {item.describe()}."
             notice = NotificationEntry("supervisor", "approval_withdrawn", text, item.approval_id)
             row = self._row("approval_withdrawn", "withdrawn", system, item, detail=why)
-            await self.commands.recorder.commit([row, notice])
+            told = item.to_requester("approval_withdrawn", f"Withdrawn ({why}): {item.change()}.")
+            await self.commands.recorder.commit([row, notice, told])
         return gone
 
     async def expire(self) -> list[PendingCommand]:
@@ -337,8 +361,13 @@ class ApprovalQueue:
             system = Actor("system", "Custos runtime", item.origin)
             text = f"Approval request expired unanswered: {item.describe()}."
             notice = NotificationEntry("supervisor", "approval_expired", text, item.approval_id)
+            told = item.to_requester("approval_expired", f"Expired unanswered: {item.change()}.")
             await self.commands.recorder.commit(
-                [self._row("approval_expired", "expired", system, item, detail="expired"), notice]
+                [
+                    self._row("approval_expired", "expired", system, item, detail="expired"),
+                    notice,
+                    told,
+                ]
             )
             notifier = self.commands.identity.notifier
             if notifier is not None:

@@ -129,7 +129,7 @@ class SessionRecord:
 @dataclass(frozen=True)
 class NotificationEntry:
     audience: str
-    """A role (e.g. ``admin``) whose terminals show it."""
+    """A role (e.g. ``admin``) whose terminals show it, or ``user:ID`` for one user."""
     kind: str
     message: str
     subject: str | None = None

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hmi.core.api import TerminalAPI
+from hmi.core.api_records import new_notices
 from hmi.core.errors import HmiError, SessionEnded
 from hmi.core.identity import Session
 from hmi.core.records import Origin, SecurityEntry
@@ -342,15 +343,7 @@ class TerminalServer:
             rows = await records.notifications(session, limit=20)
         except HmiError:
             return
-        newest = max((r.notification_id for r in rows), default=0)
-        if conn.last_notice is None:
-            conn.last_notice = newest  # what came before the login is on the events page
-            return
-        fresh = sorted(
-            (r for r in rows if r.notification_id > conn.last_notice),
-            key=lambda r: r.notification_id,
-        )
-        conn.last_notice = max(conn.last_notice, newest)
+        fresh, conn.last_notice = new_notices(rows, session, conn.last_notice)
         for row in fresh:
             self._post(conn, rpc.notification("notice", encode(row)))
 

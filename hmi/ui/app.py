@@ -18,7 +18,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from hmi.core.api import TerminalAPI
-from hmi.core.api_records import NotificationRow
+from hmi.core.api_records import NotificationRow, new_notices
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.errors import HmiError, SessionEnded
 from hmi.core.identity import Session
@@ -124,13 +124,9 @@ class CustosApp(App[None]):
             return
         if session is not self.session:
             return
-        newest = max((r.notification_id for r in rows), default=0)
-        last, self._last_notice = self._last_notice, max(self._last_notice or 0, newest)
-        if last is None:
-            return
-        for row in sorted(rows, key=lambda r: r.notification_id):
-            if row.notification_id > last:
-                self.show_notice(row)
+        fresh, self._last_notice = new_notices(rows, session, self._last_notice)
+        for row in fresh:
+            self.show_notice(row)
 
     def show_notice(self, row: NotificationRow) -> None:
         self.notify(row.message, title=f"Notification: {row.kind}", severity="warning", timeout=30)

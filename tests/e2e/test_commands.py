@@ -295,6 +295,14 @@ async def test_expired_and_changed_requests_are_refused(plant: Plant):
         "SELECT approval_id, actor_id, outcome FROM approvals WHERE event = 'withdrawn'"
     )
     assert withdrawn == [(third.approval_id, "system", "withdrawn")]
+    # The requester is told of each end: expired, refused (value moved), withdrawn.
+    told = await plant.runtime.services.recorder.notifications("user:op1")
+    assert [(kind, subject) for _, _, kind, _, subject, _ in reversed(told)] == [
+        ("approval_expired", first.approval_id),
+        ("approval_refused", second.approval_id),
+        ("approval_withdrawn", third.approval_id),
+    ]
+    assert "is now 38" in told[1][3]
 
 
 async def test_the_terminal_api_reads_requests_and_approves(plant: Plant):

@@ -176,6 +176,8 @@ async def test_a_remote_approval_reaches_the_supervisor_within_a_second(
     _, path = served
     console = await remote_terminal(path, "T-CONSOLE-1")
     desk = await remote_terminal(path, "T-SUPERVISOR-1")
+    told: list[str] = []
+    console.on_notice = lambda n: told.append(f"{n.kind}: {n.message}")
     try:
         op = await console.login("op1", PLANT_PASSWORD, CONSOLE)
         sup = await desk.login("sup1", PLANT_PASSWORD, CONSOLE)
@@ -205,6 +207,25 @@ async def test_a_remote_approval_reaches_the_supervisor_within_a_second(
         )
         assert before.value != 37.5
         assert console.pending_approvals(op) == []
+        await until(lambda: told, timeout=5, what="the requester is told at terminal A")
+        assert told == [
+            f"approval_approved: Approved by Sam Supervisor (sup1): BR101.TEMP_SP: "
+            f"{before.value} °C → 37.5 °C; written."
+        ]
+
+        # A rejection reaches the requester the same way.
+        again = await console.request_write(
+            op,
+            CONSOLE,
+            SetpointRequest("BR101.TEMP_SP", 38.0, "warmer", Credentials(PLANT_PASSWORD, "op1")),
+        )
+        await until(lambda: desk.pending_approvals(sup), timeout=5, what="the second request")
+        await desk.decide(
+            sup, CONSOLE, Decision(again.approval_id, False, "sup1", PLANT_PASSWORD, "too warm")
+        )
+        await until(lambda: len(told) == 2, timeout=5, what="the rejection at terminal A")
+        assert told[1].startswith("approval_rejected: Rejected by Sam Supervisor (sup1)")
+        assert "'too warm'" in told[1]
         rows = api_plant.query(
             "SELECT DISTINCT actor_id, terminal_id FROM audit_records "
             "WHERE terminal_id = 'T-SUPERVISOR-1'"
