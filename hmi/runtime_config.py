@@ -36,6 +36,8 @@ from hmi.plant import Plant, build_cameras, build_drivers
 
 log = logging.getLogger(__name__)
 
+RESTART_NEEDED = "config_restart_needed"
+
 
 class ConfigControl:
     """Mixed into ``Runtime``: the attributes below are the runtime's."""
@@ -153,10 +155,24 @@ class ConfigControl:
             )
             await self._record_system("config_version_pending_restart", target, pending)
             if self.alarms is not None:
-                self.alarms.raise_system("config_restart_needed", pending, 4)
+                self.alarms.raise_system(RESTART_NEEDED, pending, 4)
             later = f"At restart: {files}."
             text = f"{text} {later}" if text else f"It takes effect at restart: {files}."
+        elif approved is not None and self._restart_no_longer_needed(approved):
+            assert self.alarms is not None
+            self.alarms.clear_system(RESTART_NEEDED)
+            done = "The running system is now the approved configuration: no restart is needed."
+            await self._record_system("config_restart_not_needed", target, done)
+            text = f"{text} {done}" if text else done
         return text or "Applied now: nothing in it changes the running system."
+
+    def _restart_no_longer_needed(self, approved: PlantConfig) -> bool:
+        """An earlier version waits for a restart, but this one brought the running
+        system to the approved configuration (it reverted what waited, say)."""
+        if self.alarms is None or self.services is None:
+            return False
+        alarm = self.alarms.alarms.get(f"SYSTEM.{RESTART_NEEDED}")
+        return alarm is not None and alarm.active and self.services.config == approved
 
     def _apply_live(
         self, plan: LivePlan, approved: PlantConfig, version: int, waiting: set[str]

@@ -162,6 +162,24 @@ async def test_tag_metadata_applies_at_once_and_scan_changes_wait(api_plant: Api
     restart = alarms.get("SYSTEM.config_restart_needed")
     assert restart.state is S.UNACK_ACTIVE and "tags.toml" in restart.message
 
+    # A version that changes something else applies now; the address still waits.
+    extra = '\n[[alarm]]\ntag = "BR101.VOLUME_PV"\nhh = 95.0\n'
+    request = await propose(plant, "alarms.toml", current(plant, "alarms.toml") + extra)
+    effect = await approve(plant, request.version)
+    assert effect.startswith("Applied now: alarms") and "restart" not in effect, effect
+    assert alarms.get("SYSTEM.config_restart_needed").active
+
+    # The next version moves the address back: the running system is the approved
+    # configuration again, so the restart alarm clears, on the record.
+    back = current(plant, "tags.toml").replace('address = "hr:40"', 'address = "hr:0"', 1)
+    request = await propose(plant, "tags.toml", back)
+    effect = await approve(plant, request.version)
+    assert effect.endswith("no restart is needed."), effect
+    assert not alarms.get("SYSTEM.config_restart_needed").active
+    assert plant.query(
+        "SELECT target FROM audit_trail WHERE action = 'config_restart_not_needed'"
+    ) == [(f"config:version {request.version}",)]
+
 
 NEW_TAG = """
 [[tag]]
