@@ -272,3 +272,36 @@ async def test_a_mixed_version_applies_alarms_now_and_names_what_waits(
     )
     assert "changed BR101.ESTOP" in actions["config_version_applied"]
     assert "devices.toml" in actions["config_version_pending_restart"]
+
+
+async def test_drivers_that_cannot_be_built_leave_the_running_ones_and_wait(
+    api_plant: ApiPlant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plant, alarms = api_plant, engine(api_plant)
+    services = plant.runtime.services
+    assert services is not None and plant.runtime.plant is not None
+    drivers = dict(plant.runtime.plant.drivers)
+    monkeypatch.delenv("CUSTOS_TEST_MIC_PASSWORD", raising=False)
+    await engineer(plant)
+    eng = await plant.login("eng1")
+    files = {f.name: f.text for f in plant.api.config.files(eng)}  # type: ignore[union-attr]
+    files["devices.toml"] = files["devices.toml"].replace(
+        'security_mode = "None"\n',
+        'security_mode = "None"\nusername = "scope"\npassword_env = "CUSTOS_TEST_MIC_PASSWORD"\n',
+        1,
+    )
+    version = await services.change.submit(eng, CONSOLE, files, "login", PLANT_PASSWORD, "eng1")
+    assert version.state == "approved"  # devices.toml needs no QA approval by default
+    effect = version.effect
+
+    assert effect == (
+        "It takes effect at restart: devices.toml (the new drivers could not be built "
+        "(see the log))."
+    ), effect
+    assert plant.runtime.plant.drivers == drivers  # the running drivers were left alone
+    restart = alarms.get("SYSTEM.config_restart_needed")
+    assert restart.active and "devices.toml" in restart.message
+    table = plant.runtime.plant.table
+    plant.plc.set("TEMP_SP", 36.0)
+    await until(lambda: plant.value("BR101.TEMP_SP") == 36.0, what="the PLC is still scanned")
+    assert table.get("MIC1.Focus").quality.value == "GOOD"
