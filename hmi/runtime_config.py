@@ -15,6 +15,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from drivers.base import Driver
 from hmi.bootstrap import Services, unapproved_config
 from hmi.core.alarm_reload import CurrentValue, drop_device_alarms, reload_alarms
 from hmi.core.alarms import AlarmEngine
@@ -32,11 +33,13 @@ from hmi.core.scanner import LinkEvent, Scanner
 from hmi.core.sequencer import Sequencer
 from hmi.core.tag_table import TagDef
 from hmi.core.tags import Quality, TagScalar
-from hmi.plant import Plant, build_cameras, build_drivers
+from hmi.plant import ConfiguredCamera, Plant, build_cameras, build_drivers
 
 log = logging.getLogger(__name__)
 
 RESTART_NEEDED = "config_restart_needed"
+WRITES_FINISH_S = 30.0
+"""How long a rebuild waits for writes and captures in flight before giving up."""
 
 
 class ConfigControl:
@@ -136,13 +139,15 @@ class ConfigControl:
                     self.services.config,
                     approved,
                     procedures=self.sequencer is not None,
-                    busy="the new drivers could not be built (see the log)",
+                    busy="the drivers could not be rebuilt now (see the log)",
                 )
         waiting = set(plan.waiting)
         if approved is not None:
             applied += self._apply_live(plan, approved, version.version, waiting)
         if self.api is not None:
             self.api.config_applied += 1
+            if self.api.config is not None:
+                self.api.config.now_approved(version.files)
         text = ""
         if applied:
             text = f"Applied now: {'; '.join(applied)}."
@@ -231,6 +236,24 @@ class ConfigControl:
         except ConfigError as exc:
             log.error("approved plant not applied in place: %s", exc)
             return ""
+        if self.commands is None:
+            return await self._rebuild(plant, approved, version, drivers, cameras)
+        try:
+            async with self.commands.driver_gate.rebuilding(WRITES_FINISH_S):
+                return await self._rebuild(plant, approved, version, drivers, cameras)
+        except TimeoutError:
+            log.error("approved plant not applied in place: a write or capture did not finish")
+            return ""
+
+    async def _rebuild(
+        self,
+        plant: Plant,
+        approved: PlantConfig,
+        version: int,
+        drivers: dict[str, Driver],
+        cameras: dict[str, ConfiguredCamera],
+    ) -> str:
+        assert self.services is not None
         await plant.stop()
         added, removed, moved = plant.table.reconfigure(
             TagDef.from_config(t) for t in approved.tags

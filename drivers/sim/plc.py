@@ -108,22 +108,37 @@ def _di(name: str, address: int, meaning: str) -> MapEntry:
 
 
 def _pv(name: str, address: int, units: str, meaning: str, initial: float = 0.0) -> MapEntry:
-    return MapEntry(name, "input_register", address, "float32", units, False, meaning,
-                    initial=initial)
+    return MapEntry(
+        name, "input_register", address, "float32", units, False, meaning, initial=initial
+    )
 
 
-def _sp(name: str, address: int, units: str, meaning: str, limits: tuple[float, float],
-        initial: float) -> MapEntry:
-    return MapEntry(name, "holding_register", address, "float32", units, True, meaning,
-                    limits=limits, initial=initial)
+def _sp(
+    name: str, address: int, units: str, meaning: str, limits: tuple[float, float], initial: float
+) -> MapEntry:
+    return MapEntry(
+        name,
+        "holding_register",
+        address,
+        "float32",
+        units,
+        True,
+        meaning,
+        limits=limits,
+        initial=initial,
+    )
 
 
 REGISTER_MAP: tuple[MapEntry, ...] = (
     _out("FEED_PUMP", 0, "Feed pump run command"),
     _out("HARVEST_VALVE", 1, "Harvest valve open command"),
     _out("AGITATOR_RUN", 2, "Agitator run command"),
-    _out("CAMERA_TRIGGER", 8, "Camera trigger: set it to take a picture; the camera writes a "
-         "PNG into its drop folder, then resets the coil (stays set without a drop folder)"),
+    _out(
+        "CAMERA_TRIGGER",
+        8,
+        "Camera trigger: set it to take a picture; the camera writes a "
+        "PNG into its drop folder, then resets the coil (stays set without a drop folder)",
+    ),
     _di("HEATER_FAULT", 0, "Jacket heater fault; temperature drifts to ambient (20 °C)"),
     _di("PH_PROBE_FAULT", 1, "pH probe fault; PH_PV freezes at its last value"),
     _di("DO_PROBE_FAULT", 2, "DO probe fault; DO_PV freezes at its last value"),
@@ -139,18 +154,41 @@ REGISTER_MAP: tuple[MapEntry, ...] = (
     _pv("FEED_FLOW_PV", 8, "L/h", "Feed flow"),
     _pv("VOLUME_PV", 10, "L", "Working volume (feed in, harvest out at 20 L/h)", 50.0),
     MapEntry("UPTIME", "input_register", 12, "uint32", "s", False, "Seconds since PLC start"),
-    MapEntry("FAULT_WORD", "input_register", 14, "uint16", "", False,
-             "Active faults, bit n = discrete input n"),
+    MapEntry(
+        "FAULT_WORD",
+        "input_register",
+        14,
+        "uint16",
+        "",
+        False,
+        "Active faults, bit n = discrete input n",
+    ),
     _sp("TEMP_SP", 0, "°C", "Temperature setpoint", (4.0, 45.0), 37.0),
     _sp("PH_SP", 2, "pH", "pH setpoint", (5.5, 8.5), 7.0),
     _sp("DO_SP", 4, "%", "Dissolved oxygen setpoint", (0.0, 100.0), 40.0),
     _sp("AGIT_SP", 6, "rpm", "Agitator speed setpoint", (0.0, 600.0), 150.0),
     _sp("FEED_SP", 8, "L/h", "Feed flow setpoint", (0.0, 50.0), 5.0),
-    MapEntry("STAGE", "holding_register", 10, "uint16", "", True,
-             "Batch stage: " + ", ".join(f"{i} {s}" for i, s in enumerate(STAGES)),
-             limits=(0, len(STAGES) - 1)),
-    MapEntry("BATCH_ID", "holding_register", 12, "string", "", True,
-             "Batch identifier, UTF-8, NUL padded (16 bytes)", length=8, initial=""),
+    MapEntry(
+        "STAGE",
+        "holding_register",
+        10,
+        "uint16",
+        "",
+        True,
+        "Batch stage: " + ", ".join(f"{i} {s}" for i, s in enumerate(STAGES)),
+        limits=(0, len(STAGES) - 1),
+    ),
+    MapEntry(
+        "BATCH_ID",
+        "holding_register",
+        12,
+        "string",
+        "",
+        True,
+        "Batch identifier, UTF-8, NUL padded (16 bytes)",
+        length=8,
+        initial="",
+    ),
 )
 """The PLC's Modbus interface: every value is big-endian (byte and word order)."""
 
@@ -214,6 +252,8 @@ class PlcStore(SimCore):
             t: [0] * TABLE_SIZE[t] for t in ("holding_register", "input_register")
         }
         self.short_reply: ShortReply | None = None
+        self.writes_open: asyncio.Event | None = None
+        """When set up and not set, write requests wait for it (a device slow to answer)."""
         self.on_write: Callable[[], None] | None = None
         self.journal: deque[tuple[int, int, int]] = deque(maxlen=1000)
         """(function code, address, count) of recent requests, for tests to inspect."""
@@ -256,6 +296,8 @@ class PlcStore(SimCore):
         self, device_id: int, func_code: int, address: int, values: list[int] | list[bool]
     ) -> ExcCodes | None:
         self.journal.append((func_code, address, len(values)))
+        if self.writes_open is not None:
+            await self.writes_open.wait()
         table = self._check(device_id, func_code, address, len(values))
         if isinstance(table, ExcCodes):
             return table
@@ -423,6 +465,15 @@ class BioreactorPLC(Serving):
 
     def clear_short_reply(self) -> None:
         self.store.short_reply = None
+
+    def hold_writes(self) -> None:
+        """Take write requests but answer none until ``answer_writes`` (a busy device)."""
+        self.store.writes_open = asyncio.Event()
+
+    def answer_writes(self) -> None:
+        if self.store.writes_open is not None:
+            self.store.writes_open.set()
+        self.store.writes_open = None
 
     # ------------------------------------------------------------ the process
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from hmi.core.api_refusals import record_refusal
@@ -144,8 +145,7 @@ class ConfigDesk:
             session, origin, files, reason, signature.password, signature.user_id
         )
         if version.state == "approved":
-            self.approved = dict(version.files)
-            self.revision += 1
+            self.now_approved(version.files)
         text_sha = hashlib.sha256(new_text.encode("utf-8")).hexdigest()
         return ConfigRequest(
             file,
@@ -283,9 +283,14 @@ class ConfigDesk:
 
     def _after(self, version: ConfigVersion) -> ConfigVersionView:
         if version.state == "approved":
-            self.approved = dict(version.files)
-            self.revision += 1
+            self.now_approved(version.files)
         return _view(version)
+
+    def now_approved(self, files: Mapping[str, str]) -> None:
+        """A version was approved (here, or by ``hmi config approve`` over a link): what
+        engineers see and diff against is its files from now on."""
+        self.approved = dict(files)
+        self.revision += 1
 
 
 def _view(v: ConfigVersion) -> ConfigVersionView:

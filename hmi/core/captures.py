@@ -258,9 +258,12 @@ class CaptureCommands:
         await svc.recorder.commit(
             [*(e for _, e in signed), self._entry(actor, command, "attempt", signature_ids=ids)]
         )
-        camera = self.cameras[command.tag]
         try:
-            result = await camera.capture(settings or None)
+            async with svc.driver_gate.writing():  # the camera uses a driver's connection
+                camera = self.cameras.get(command.tag)
+                if camera is None:
+                    raise DriverError(f"camera {command.tag} is no longer configured")
+                result = await camera.capture(settings or None)
         except DriverError as exc:
             why = (str(exc) or type(exc).__name__)[:2000]
             await svc.recorder.commit(

@@ -29,6 +29,7 @@ from drivers.base import Driver, DriverError
 from hmi.core.attribution import WriteAttribution
 from hmi.core.clock import Clock
 from hmi.core.config import PlantConfig
+from hmi.core.driver_gate import DriverGate
 from hmi.core.errors import HmiError, RecordError, SignatureError
 from hmi.core.esign import ESignService, Signature, SignatureRequest
 from hmi.core.identity import IdentityService, Session
@@ -173,6 +174,8 @@ class CommandService:
         self._tag_esign = {t.name: t.esign for t in config.tags}
         self._last_write: dict[str, float] = {}
         self._started = clock.monotonic()
+        self.driver_gate = DriverGate()
+        """Writes in flight finish before the drivers are rebuilt; new ones wait for it."""
 
     def retag(self, tags: Iterable[TagConfig]) -> None:
         """An approved version changed tag metadata in place: its signature rules apply
@@ -360,16 +363,17 @@ class CommandService:
         d, value = prepared.definition, prepared.value
         attempt = self._entry(actor, prepared, "attempt", signature_ids=ids)
         await self.recorder.commit([*records, *(e for _, e in signed), attempt])
-        driver = self.drivers.get(d.device)
         self._last_write[d.name] = self.clock.monotonic()
         try:
-            if driver is None:
-                raise DriverError(f"device {d.device} is not configured")
-            if actor.user_id is not None:
-                self.attribution.expect(
-                    d.name, value, actor.user_id, self.config.commands.readback_s
-                )
-            sample = await driver.write(d.name, value)
+            async with self.driver_gate.writing():
+                driver = self.drivers.get(d.device)
+                if driver is None:
+                    raise DriverError(f"device {d.device} is not configured")
+                if actor.user_id is not None:
+                    self.attribution.expect(
+                        d.name, value, actor.user_id, self.config.commands.readback_s
+                    )
+                sample = await driver.write(d.name, value)
         except DriverError as exc:
             why = str(exc) or type(exc).__name__
             await self.recorder.commit(

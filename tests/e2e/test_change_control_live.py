@@ -5,6 +5,8 @@ the restart with a system alarm naming the files."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from custos_plant import CONSOLE, QA_DESK, ApiPlant, signed
 from custos_testkit import PLANT_PASSWORD, until
@@ -295,7 +297,7 @@ async def test_drivers_that_cannot_be_built_leave_the_running_ones_and_wait(
     effect = version.effect
 
     assert effect == (
-        "It takes effect at restart: devices.toml (the new drivers could not be built "
+        "It takes effect at restart: devices.toml (the drivers could not be rebuilt now "
         "(see the log))."
     ), effect
     assert plant.runtime.plant.drivers == drivers  # the running drivers were left alone
@@ -305,3 +307,53 @@ async def test_drivers_that_cannot_be_built_leave_the_running_ones_and_wait(
     plant.plc.set("TEMP_SP", 36.0)
     await until(lambda: plant.value("BR101.TEMP_SP") == 36.0, what="the PLC is still scanned")
     assert table.get("MIC1.Focus").quality.value == "GOOD"
+
+
+async def test_a_rebuild_waits_for_the_write_in_flight_and_holds_new_ones(
+    api_plant: ApiPlant,
+) -> None:
+    plant = api_plant
+    services, commands = plant.runtime.services, plant.runtime.commands
+    assert services is not None and commands is not None
+    await engineer(plant)
+    eng = await plant.login("eng1")
+
+    async def devices(old: str, new: str) -> str:
+        files = {f.name: f.text for f in plant.api.config.files(eng)}  # type: ignore[union-attr]
+        assert old in files["devices.toml"]
+        files["devices.toml"] = files["devices.toml"].replace(old, new, 1)
+        version = await services.change.submit(
+            eng, CONSOLE, files, "timeout", PLANT_PASSWORD, "eng1"
+        )
+        assert version.state == "approved"
+        return version.effect
+
+    # Give the PLC time to answer slowly, then let it sit on a write.
+    assert (await devices("timeout_s = 1.0\n", "timeout_s = 5.0\n")).startswith("Applied now")
+    await until(lambda: plant.value("BR101.TEMP_SP") is not None, what="reconnected")
+    sup, op = await plant.login("sup1"), await plant.login("op1")
+    plant.plc.hold_writes()
+    journal = plant.plc.store.journal
+    pump = SetpointRequest(
+        "BR101.FEED_PUMP", True, "feed", signed("sup1"), kind="operate_equipment"
+    )
+    first = asyncio.create_task(plant.api.request_write(sup, CONSOLE, pump))
+    await until(lambda: any(fc in (5, 15) for fc, _, _ in journal), what="the write sent")
+    rebuild = asyncio.create_task(devices("timeout_s = 5.0\n", "timeout_s = 2.0\n"))
+    await until(lambda: commands.driver_gate.held, what="the rebuild waiting for the write")
+    agitator = SetpointRequest("BR101.AGIT_SP", 150.0, "stir", signed("op1"))
+    second = asyncio.create_task(plant.api.request_write(op, CONSOLE, agitator))
+    attempts = "SELECT count(*) FROM audit_trail WHERE outcome = 'attempt'"
+    await until(lambda: plant.query(attempts) == [(2,)], what="the second write asked for")
+    assert not rebuild.done() and not second.done()
+
+    plant.plc.answer_writes()
+    done = await asyncio.wait_for(asyncio.gather(first, rebuild, second), 30)
+    assert done[0].outcome == "done" and done[2].outcome == "done"
+    assert done[1].startswith("Applied now: drivers rebuilt"), done[1]
+    assert plant.plc.get("FEED_PUMP") is True and plant.plc.get("AGIT_SP") == 150.0
+    outcomes = plant.query(
+        "SELECT target, outcome FROM audit_trail WHERE action IN "
+        "('write_setpoint', 'operate_equipment') AND outcome <> 'attempt' ORDER BY seq"
+    )
+    assert outcomes == [("BR101.FEED_PUMP", "done"), ("BR101.AGIT_SP", "done")]
