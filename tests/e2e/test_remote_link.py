@@ -8,6 +8,7 @@ session on the record.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -83,8 +84,11 @@ async def test_a_local_terminal_logs_in_reads_and_writes_over_the_socket(
         await client.close()
 
 
-async def test_refusals_arrive_as_the_cores_errors(served: tuple[TerminalServer, Path]) -> None:
+async def test_refusals_arrive_as_the_cores_errors(
+    served: tuple[TerminalServer, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     _, path = served
+    caplog.set_level(logging.DEBUG)
     client = await RpcClient.unix(path)
     try:
         with pytest.raises(HmiError, match="hello"):
@@ -103,8 +107,18 @@ async def test_refusals_arrive_as_the_cores_errors(served: tuple[TerminalServer,
             await client.request("read_tags", {"names": [], "session": {"session_id": "x"}})
         with pytest.raises(HmiError, match=r"read_tags\.names"):
             await client.request("read_tags", {"names": "BR101.TEMP_PV"})
+        with pytest.raises(HmiError, match="password"):
+            await client.request("login", {"user_id": "op1", "password": ["wrong password 2"]})
+        client.writer.write(
+            b'{"jsonrpc": "2.0", "method": "login", "params": {"password": "wrong password 3\n'
+        )
+        await client.writer.drain()
+        assert "write_setpoint" in await client.call("permissions")  # the link goes on
     finally:
         await client.close()
+    # Passwords travel in the messages only: never in the runtime's log.
+    for secret in (PLANT_PASSWORD, "wrong password 1", "wrong password 2", "wrong password 3"):
+        assert secret not in caplog.text
 
 
 async def test_a_dropped_link_ends_its_session_on_the_record(
