@@ -35,6 +35,11 @@ DESKS: dict[str, type] = {
     "reports": ReportDesk,
 }
 INJECTED = ("session", "origin")
+SESSIONLESS = frozenset({"login"})
+"""The only method a terminal may call without a session: everything else the
+runtime does for someone, and the server supplies who. A public method that
+takes no session (the runtime's own hooks, such as ``ConfigDesk.now_approved``)
+is never on the wire."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ def _methods_of(cls: type, desk: str | None) -> dict[str, Method]:
             if param.default is inspect.Parameter.empty:
                 required.add(pname)
         name = attribute if desk is None else f"{desk}.{attribute}"
+        if "session" not in injects and name not in SESSIONLESS:
+            continue
         table[name] = Method(
             name,
             desk,

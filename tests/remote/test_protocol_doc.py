@@ -22,3 +22,11 @@ def test_the_services_behind_the_api_are_not_methods() -> None:
         for name in METHODS
     )
     assert not any(part.startswith("_") for name in METHODS for part in name.split("."))
+
+
+def test_only_login_is_callable_without_a_session() -> None:
+    """Anything else is done for someone; a runtime hook that takes no session (the
+    config desk's ``now_approved``) must not be reachable from a terminal."""
+    sessionless = sorted(n for n, m in METHODS.items() if "session" not in m.injects)
+    assert sessionless == ["login"]
+    assert "config.now_approved" not in METHODS and "config.files" in METHODS
