@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shlex
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,6 +37,7 @@ from hmi.web import TerminalTarget, WebGateway, browser_address
 
 pytestmark = pytest.mark.timeout(60)
 WEB_TERMINAL = "T-WEB-1"
+REPO = Path(__file__).resolve().parents[2]
 ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
 
 
@@ -75,6 +81,16 @@ class Screen:
             await self.reading
 
 
+async def login_screen(http: aiohttp.ClientSession, url: str) -> Screen:
+    screen = Screen(await http.ws_connect(f"{url}/ws?width=100&height=32"))
+    await until(
+        lambda: f"{WEB_TERMINAL}: log in to continue" in screen.text,
+        timeout=30,
+        what="the login screen in the browser",
+    )
+    return screen
+
+
 def logins_at_web(plant: ApiPlant) -> list[tuple[object, ...]]:
     return plant.query(
         "SELECT user_id, source, session_id FROM security_event_records "
@@ -96,15 +112,9 @@ async def test_a_browser_tab_logs_in_and_the_record_says_where_it_was(
             async with http.get(url) as page:
                 assert page.status == 200
                 assert f"ws://127.0.0.1:{gateway.port}/ws" in await page.text()
-            websocket = await http.ws_connect(f"{url}/ws?width=100&height=32")
-            screen = Screen(websocket)
+            screen = await login_screen(http, url)
             try:
-                await websocket.send_json(["resize", {"width": 100, "height": 32}])
-                await until(
-                    lambda: f"{WEB_TERMINAL}: log in to continue" in screen.text,
-                    timeout=30,
-                    what="the login screen in the browser",
-                )
+                await screen.websocket.send_json(["resize", {"width": 100, "height": 32}])
                 (tab,) = gateway.tabs
                 assert tab._process is not None and tab._process.returncode is None
                 # One websocket message, as a fast typist or a paste on a slow link sends
@@ -225,3 +235,49 @@ def test_each_tab_command_is_quoted_and_carries_the_browser_address(tmp_path: Pa
     assert browser_address("127.0.0.1", "10.0.0.7", trust_forwarded=False) == "127.0.0.1"
     assert browser_address("10.0.0.9", "10.0.0.7", trust_forwarded=True) == "10.0.0.9"
     assert browser_address("127.0.0.1", "nonsense", trust_forwarded=True) == "127.0.0.1"
+
+
+async def test_hmi_web_runs_until_sigterm_and_ends_every_tab(
+    served: tuple[TerminalServer, Path],
+) -> None:
+    server, path = served
+    command = [sys.executable, "-m", "hmi.cli", "web", "--listen", "127.0.0.1:0"]
+    command += ["--connect", f"unix:{path}", "--terminal", WEB_TERMINAL]
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
+    reader.start()
+
+    def banner() -> str | None:
+        return next((ln for ln in list(lines) if ln.startswith("Serving browser")), None)
+
+    try:
+        await until(lambda: banner() or proc.poll() is not None, 30, "the gateway")
+        found = banner()
+        assert found is not None, "".join(lines)
+        url = found.split(" on ", 1)[1].split(" ", 1)[0]
+        assert url.startswith("http://127.0.0.1:")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            screens = [await login_screen(http, url) for _ in range(2)]
+            try:
+                assert len(server.connections) == 2  # one terminal process per tab
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(asyncio.to_thread(proc.wait), 20)
+                await until(lambda: not server.connections, timeout=10, what="the tabs ended")
+            finally:
+                for screen in screens:
+                    await screen.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        reader.join(10)
+    assert proc.returncode == 0, "".join(lines)
+    assert any(line.startswith("Stopping:") for line in lines), "".join(lines)
