@@ -97,6 +97,21 @@ def browser_address(remote: str | None, forwarded_for: str | None, trust_forward
     return address
 
 
+def origin_allowed(origin: str | None, public_url: str) -> bool:
+    """Whether a websocket's ``Origin`` is the gateway's own page.
+
+    Browsers let any page open a websocket anywhere, ``127.0.0.1`` included;
+    the ``Origin`` header is how a page elsewhere is told apart. Programs that
+    send none are let through: they get a login screen, as a terminal would.
+    """
+    if origin is None:
+        return True
+    parts, own = urlsplit(origin), urlsplit(public_url)
+    if (parts.scheme, parts.netloc) == (own.scheme, own.netloc):
+        return True
+    return parts.scheme == "http" and bool(parts.hostname) and _is_loopback(parts.hostname or "")
+
+
 @dataclass(frozen=True)
 class TerminalTarget:
     """What each tab's ``hmi terminal`` connects to (the options of ``hmi web``)."""
@@ -193,6 +208,9 @@ class WebGateway(Server):
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """One tab: its own ``hmi terminal`` process, told where the browser is."""
+        if not origin_allowed(request.headers.get("Origin"), self.public_url):
+            log.warning("websocket from a page at %s refused", request.headers.get("Origin"))
+            raise web.HTTPForbidden(text="This terminal opens only from its own page.")
         websocket = web.WebSocketResponse(heartbeat=15)
         width = to_int(request.query.get("width", "80"), 80)
         height = to_int(request.query.get("height", "24"), 24)

@@ -33,7 +33,7 @@ from hmi.remote.certs import CertificateAuthority
 from hmi.remote.client import RpcClient
 from hmi.remote.server import DISCONNECTED, TerminalServer
 from hmi.remote.tls import PeerCheck, client_context, server_context
-from hmi.web import TerminalTarget, WebGateway, browser_address
+from hmi.web import TerminalTarget, WebGateway, browser_address, origin_allowed
 
 pytestmark = pytest.mark.timeout(60)
 WEB_TERMINAL = "T-WEB-1"
@@ -82,7 +82,9 @@ class Screen:
 
 
 async def login_screen(http: aiohttp.ClientSession, url: str) -> Screen:
-    screen = Screen(await http.ws_connect(f"{url}/ws?width=100&height=32"))
+    """A tab opened as the gateway's own page opens it (same Origin)."""
+    websocket = await http.ws_connect(f"{url}/ws?width=100&height=32", headers={"Origin": url})
+    screen = Screen(websocket)
     await until(
         lambda: f"{WEB_TERMINAL}: log in to continue" in screen.text,
         timeout=30,
@@ -112,6 +114,9 @@ async def test_a_browser_tab_logs_in_and_the_record_says_where_it_was(
             async with http.get(url) as page:
                 assert page.status == 200
                 assert f"ws://127.0.0.1:{gateway.port}/ws" in await page.text()
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"{url}/ws", headers={"Origin": "http://evil.example"})
+            assert refused.value.status == 403 and not gateway.tabs
             screen = await login_screen(http, url)
             try:
                 await screen.websocket.send_json(["resize", {"width": 100, "height": 32}])
@@ -235,6 +240,15 @@ def test_each_tab_command_is_quoted_and_carries_the_browser_address(tmp_path: Pa
     assert browser_address("127.0.0.1", "10.0.0.7", trust_forwarded=False) == "127.0.0.1"
     assert browser_address("10.0.0.9", "10.0.0.7", trust_forwarded=True) == "10.0.0.9"
     assert browser_address("127.0.0.1", "nonsense", trust_forwarded=True) == "127.0.0.1"
+
+
+def test_only_the_gateways_own_page_opens_a_terminal() -> None:
+    public = "https://custos.plant.example"
+    assert origin_allowed(public, public)
+    assert origin_allowed(None, public)
+    assert origin_allowed("http://localhost:8000", "http://127.0.0.1:8000")  # an SSH tunnel
+    for page in ("https://evil.example", "http://custos.plant.example", "null"):
+        assert not origin_allowed(page, public)
 
 
 async def test_hmi_web_runs_until_sigterm_and_ends_every_tab(
