@@ -31,6 +31,24 @@ class ConnectError(ValueError):
     """The ``--connect`` target or its certificate options do not make a link."""
 
 
+def check_target(
+    target: str, cert: Path | None = None, key: Path | None = None, ca: Path | None = None
+) -> None:
+    """ConnectError naming the option unless ``target`` and the TLS files could make a link."""
+    if target.startswith("unix:") and target.removeprefix("unix:"):
+        return
+    if not target.startswith("tls://"):
+        raise ConnectError(f"--connect {target}: give unix:PATH or tls://HOST:PORT")
+    _, sep, port = target.removeprefix("tls://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConnectError(f"--connect {target}: give tls://HOST:PORT")
+    for option, path in (("--cert", cert), ("--key", key), ("--ca", ca)):
+        if path is None:
+            raise ConnectError(f"--connect {target}: a TLS link needs --cert, --key and --ca")
+        if not path.is_file():
+            raise ConnectError(f"{option} {path}: no such file")
+
+
 async def connect(
     target: str,
     *,
@@ -38,10 +56,13 @@ async def connect(
     cert: Path | None = None,
     key: Path | None = None,
     ca: Path | None = None,
+    web_client: str | None = None,
 ) -> RemoteTerminalAPI:
     """Open the link (``unix:PATH`` or ``tls://HOST:PORT``) and say which terminal this is.
 
-    The API it returns can dial the same way again (``keep_linked``).
+    ``web_client`` is the browser's address when ``hmi web`` runs this terminal
+    for a tab; it goes into the source the runtime records. The API it returns
+    can dial the same way again (``keep_linked``).
     """
     if target.startswith("unix:"):
         path = Path(target.removeprefix("unix:"))
@@ -67,7 +88,7 @@ async def connect(
         client = await asyncio.wait_for(open_link(), DIAL_TIMEOUT_S)
         try:
             hello = await asyncio.wait_for(
-                client.hello(terminal, os.environ.get("SSH_CLIENT")), DIAL_TIMEOUT_S
+                client.hello(terminal, os.environ.get("SSH_CLIENT"), web_client), DIAL_TIMEOUT_S
             )
         except BaseException:
             await client.close()

@@ -16,6 +16,7 @@ from hmi.cli import (
     remote,
     report,
     validate,
+    web,
 )
 from hmi.cli.common import main
 
@@ -31,4 +32,5 @@ __all__ = [
     "remote",
     "report",
     "validate",
+    "web",
 ]

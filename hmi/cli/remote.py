@@ -62,15 +62,28 @@ def serve_command(
     help="Terminal ID (Unix socket; over TLS the certificate names it).",
 )
 @tls_options
+@click.option(
+    "--web-client",
+    default=None,
+    hidden=True,
+    help="The browser's address, set by `hmi web` for the tab this terminal serves.",
+)
 def terminal_command(
-    target: str, terminal_id: str | None, cert: Path | None, key: Path | None, ca: Path | None
+    target: str,
+    terminal_id: str | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
+    web_client: str | None,
 ) -> None:
     """The terminal UI on a runtime served by `hmi serve`."""
     from hmi.remote_terminal import ConnectError, connect, remote_app
 
     async def run_terminal() -> None:
         try:
-            api = await connect(target, terminal=terminal_id, cert=cert, key=key, ca=ca)
+            api = await connect(
+                target, terminal=terminal_id, cert=cert, key=key, ca=ca, web_client=web_client
+            )
         except (ConnectError, OSError) as exc:
             raise click.ClickException(f"Cannot connect to {target}: {exc}") from None
         linked = asyncio.create_task(api.keep_linked())

@@ -68,10 +68,15 @@ class RpcClient:
         """``listener(method, params)`` for each event the server pushes."""
         self._listeners.append(listener)
 
-    async def hello(self, terminal: str | None, ssh_client: str | None = None) -> dict[str, Any]:
+    async def hello(
+        self, terminal: str | None, ssh_client: str | None = None, web_client: str | None = None
+    ) -> dict[str, Any]:
+        """Say which terminal this is, and where its user is (SSH client, browser address)."""
         params: dict[str, Any] = {"terminal": terminal}
         if ssh_client:
             params["ssh_client"] = ssh_client
+        if web_client:
+            params["web_client"] = web_client
         answer: dict[str, Any] = await self.request("hello", params)
         return answer
 

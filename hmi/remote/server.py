@@ -238,10 +238,23 @@ class TerminalServer:
         return kwargs
 
     def _hello(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+        """Fix the connection's origin: the terminal ID and the source recorded with its actions.
+
+        A ``web_client`` is the browser address claimed by an ``hmi web``
+        gateway; the kernel's account or the certificate stays the identity,
+        and the claim is recorded beside it.
+        """
         terminal = params.get("terminal")
         ssh = params.get("ssh_client")
+        web = params.get("web_client")
         if conn.origin is not None:
             raise rpc.RpcError(rpc.INVALID_REQUEST, "this connection has said hello already")
+        if web is not None and (
+            not isinstance(web, str)
+            or not 0 < len(web) <= 45
+            or any(c not in "0123456789abcdefABCDEF.:" for c in web)
+        ):
+            raise rpc.RpcError(rpc.INVALID_PARAMS, "hello.web_client: expected an IP address")
         if conn.certified_terminal is not None:
             if terminal not in (None, conn.certified_terminal):
                 raise HmiError(
@@ -249,16 +262,17 @@ class TerminalServer:
                     "Not this terminal",
                 )
             terminal = conn.certified_terminal
-            source = f"tls:{conn.peer_address}"
+            source = f"tls:{conn.peer_address}" + (f" web:{web}" if web else "")
         else:
             if not isinstance(terminal, str) or not terminal:
                 raise rpc.RpcError(rpc.INVALID_PARAMS, "hello needs the terminal ID")
             who = conn.peer_account or "unknown"
-            source = (
-                f"ssh:{str(ssh).split()[0]} ({who})"
-                if isinstance(ssh, str) and ssh.strip()
-                else f"local:{who}@{socket.gethostname()}"
-            )
+            if web:
+                source = f"web:{web} ({who})"
+            elif isinstance(ssh, str) and ssh.strip():
+                source = f"ssh:{ssh.split()[0]} ({who})"
+            else:
+                source = f"local:{who}@{socket.gethostname()}"
         if terminal not in self.terminals and self.terminals:
             raise HmiError(f"{terminal} is not a terminal of this plant.", "Unknown terminal")
         conn.origin = Origin(str(terminal), source)

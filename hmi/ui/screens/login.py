@@ -47,14 +47,21 @@ class LoginScreen(CustosScreen):
         self.query_one("#user", Input).focus()
 
     def action_enter(self) -> None:
-        """Enter in the user ID moves to the password at once, within the key's own handling:
-        done later (on the input's Submitted message), keys typed meanwhile would land in
-        the user ID field, where a password would show in clear."""
+        """Enter in the user ID moves to the password at once, within the key's own handling.
+
+        Keys can arrive in one batch (a browser terminal's websocket, a paste, a
+        fast typist on a slow link). ``Input.focus()`` only schedules the move,
+        after the batch, so the password would land in the user ID field, in
+        clear; ``set_focus`` moves it now. Likewise the fields take their keys
+        in their own queues, after this priority binding has run: submitting
+        from the password field's queue sees every key typed before Enter.
+        """
         focused = self.focused
+        password = self.query_one("#password", Input)
         if isinstance(focused, Input) and focused.id == "user":
-            self.query_one("#password", Input).focus()
+            self.set_focus(password)
         else:
-            self.submit()
+            password.call_later(self.query_one("#user", Input).call_later, self.submit)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "login":
