@@ -172,6 +172,20 @@ class NotificationRow:
     acknowledged_by: str | None
 
 
+async def fresh_notices(
+    records: RecordsDesk | None, session: Session, last_id: int | None
+) -> tuple[list[NotificationRow], int | None]:
+    """What a terminal pops up now for ``session`` and the ID to remember (``new_notices``);
+    nothing, and ``last_id`` kept, when the terminal has no records desk or may not read."""
+    if records is None:
+        return [], last_id
+    try:
+        rows = await records.notifications(session, limit=20)
+    except HmiError:
+        return [], last_id
+    return new_notices(rows, session, last_id)
+
+
 def new_notices(
     rows: Sequence[NotificationRow], session: Session, last_id: int | None
 ) -> tuple[list[NotificationRow], int]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hmi.core.api import TerminalAPI
-from hmi.core.api_records import new_notices
+from hmi.core.api_records import fresh_notices
 from hmi.core.errors import HmiError, SessionEnded
 from hmi.core.identity import Session
 from hmi.core.records import Origin, SecurityEntry
@@ -350,14 +350,13 @@ class TerminalServer:
         A lockout notifies administrators: every administrator's terminal gets it
         within a second, whatever screen it shows.
         """
-        session, records = conn.session, self.api.records
-        if session is None or records is None:
+        session = conn.session
+        if session is None:
             return
-        try:
-            rows = await records.notifications(session, limit=20)
-        except HmiError:
+        fresh, last = await fresh_notices(self.api.records, session, conn.last_notice)
+        if session is not conn.session:
             return
-        fresh, conn.last_notice = new_notices(rows, session, conn.last_notice)
+        conn.last_notice = last
         for row in fresh:
             self._post(conn, rpc.notification("notice", encode(row)))
 

@@ -18,7 +18,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from hmi.core.api import TerminalAPI
-from hmi.core.api_records import NotificationRow, new_notices
+from hmi.core.api_records import NotificationRow, fresh_notices
 from hmi.core.clock import Clock, SystemClock
 from hmi.core.errors import HmiError, SessionEnded
 from hmi.core.identity import Session
@@ -115,16 +115,13 @@ class CustosApp(App[None]):
         sees it within about a second, whatever page is shown. Older ones are
         on the events page.
         """
-        session, records = self.session, self.api.records
-        if session is None or records is None:
+        session = self.session
+        if session is None:
             return
-        try:
-            rows = await records.notifications(session, limit=20)
-        except HmiError:
+        fresh, last = await fresh_notices(self.api.records, session, self._last_notice)
+        if session is not self.session:  # logged out meanwhile: not for the next user
             return
-        if session is not self.session:
-            return
-        fresh, self._last_notice = new_notices(rows, session, self._last_notice)
+        self._last_notice = last
         for row in fresh:
             self.show_notice(row)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,20 +30,6 @@ from hmi.remote.terminal_api import RemoteTerminalAPI
 from hmi.remote.tls import PeerCheck, client_context, server_context
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def served(api_plant: ApiPlant, tmp_path: Path) -> AsyncIterator[tuple[TerminalServer, Path]]:
-    assert api_plant.runtime.services is not None
-    terminals = api_plant.runtime.services.config.terminals
-    server = TerminalServer(api_plant.api, terminals)
-    path = tmp_path / "custos.sock"
-    listener = await asyncio.start_unix_server(server.serve_unix, path, limit=rpc.MAX_MESSAGE)
-    try:
-        yield server, path
-    finally:
-        listener.close()
-        await listener.wait_closed()
 
 
 def security_events(plant: ApiPlant, event: str) -> list[tuple[object, ...]]:

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -39,19 +38,6 @@ pytestmark = pytest.mark.timeout(60)
 WEB_TERMINAL = "T-WEB-1"
 REPO = Path(__file__).resolve().parents[2]
 ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
-
-
-@pytest.fixture
-async def served(api_plant: ApiPlant, tmp_path: Path) -> AsyncIterator[tuple[TerminalServer, Path]]:
-    assert api_plant.runtime.services is not None
-    server = TerminalServer(api_plant.api, api_plant.runtime.services.config.terminals)
-    path = tmp_path / "custos.sock"
-    listener = await asyncio.start_unix_server(server.serve_unix, path, limit=rpc.MAX_MESSAGE)
-    try:
-        yield server, path
-    finally:
-        listener.close()
-        await listener.wait_closed()
 
 
 class Screen:
