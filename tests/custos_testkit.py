@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +21,7 @@ ADMIN_NAME = "Ada Admin"
 ADMIN_TEMP = "TempBoss123"
 ADMIN_PASSWORD = "Adm1nSecret"
 ORIGIN = Origin("T-TEST-1", "local:test")
+REPO = Path(__file__).resolve().parents[1]
 
 CHEAP_SECURITY = """
 lockout_attempts = 3
@@ -93,3 +99,51 @@ async def init_plant_data(data: Path, config: Path, origin: Origin) -> None:
         await services.identity.logout(admin)
     finally:
         services.close()
+
+
+class HmiProcess:
+    """An ``hmi`` command as its own process, its stderr read as it comes (so the log can
+    never fill the pipe and stall it)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hmi.cli", *args],
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        stderr = self.proc.stderr
+        assert stderr is not None
+        self.reader = threading.Thread(target=lambda: self.lines.extend(stderr), daemon=True)
+        self.reader.start()
+
+    def line(self, prefix: str) -> str | None:
+        """The first line of stderr starting with ``prefix`` (libraries may log before it)."""
+        return next((ln for ln in list(self.lines) if ln.startswith(prefix)), None)
+
+    async def started(self, prefix: str, timeout: float = 60) -> str:
+        """Wait for the line that says it runs; fail with its whole stderr if it ended first."""
+        await until(lambda: self.line(prefix) or self.proc.poll() is not None, timeout, prefix)
+        found = self.line(prefix)
+        assert found is not None, self.log
+        return found
+
+    async def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, wait (kill past ``timeout``), and the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.proc.wait), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
+        finally:
+            await asyncio.to_thread(self.reader.join, 10)
+        return self.proc.returncode
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)

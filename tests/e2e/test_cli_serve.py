@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
-from typing import IO
 
 import pytest
 from click.testing import CliRunner, Result
-from custos_testkit import PLANT_PASSWORD, demo_config, init_plant_data, until
+from custos_testkit import PLANT_PASSWORD, HmiProcess, demo_config, init_plant_data, until
 
 from drivers.sim.microscope import MicroscopeServer
 from drivers.sim.plc import BioreactorPLC
@@ -25,25 +19,7 @@ from hmi.store.db import Store
 from hmi.store.verify import verify_data_dir
 
 pytestmark = pytest.mark.timeout(120)
-REPO = Path(__file__).resolve().parents[2]
 CONSOLE = Origin("T-CONSOLE-1", "local:test")
-
-
-def drain(stderr: IO[str], lines: list[str]) -> threading.Thread:
-    """Read the server's stderr as it comes, so its log can never fill the pipe and stall it."""
-
-    def read() -> None:
-        for line in stderr:
-            lines.append(line)
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-    return thread
-
-
-def serving(lines: list[str]) -> str | None:
-    """The server's "Serving terminals on ..." line (device libraries may log before it)."""
-    return next((line for line in list(lines) if line.startswith("Serving terminals")), None)
 
 
 def hmi(*args: str) -> Result:
@@ -62,22 +38,11 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
         ca.issue_server(hosts=["127.0.0.1"])
         qa_cert = ca.issue_terminal("T-QA-1")
         sock = tmp_path / "custos.sock"
-        command = [sys.executable, "-m", "hmi.cli", "serve", "--data", str(data)]
-        command += ["--config", str(config), "--listen", f"unix:{sock}"]
-        command += ["--listen", "tls://127.0.0.1:0", "--certs", str(ca.directory)]
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert proc.stderr is not None
-        lines: list[str] = []
-        reader = drain(proc.stderr, lines)
+        args = ["serve", "--data", str(data), "--config", str(config), "--listen", f"unix:{sock}"]
+        args += ["--listen", "tls://127.0.0.1:0", "--certs", str(ca.directory)]
+        server = HmiProcess(*args)
         try:
-            await until(lambda: serving(lines) or proc.poll() is not None, 60, "the server")
-            banner = serving(lines) or "".join(lines)
+            banner = await server.started("Serving terminals")
             assert banner.startswith("Serving terminals on unix:"), banner
             tls_port = int(banner.rsplit(":", 1)[1].rstrip(".\n"))
             assert sock.stat().st_mode & 0o777 == 0o660
@@ -134,14 +99,8 @@ async def test_serve_takes_terminals_and_stops_cleanly(tmp_path: Path) -> None:
             both = await asyncio.to_thread(hmi, "verify", *here, *link)
             assert both.exit_code != 0 and "not both" in both.output
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.to_thread(proc.wait), 60)
-            except TimeoutError:
-                proc.kill()
-                raise
-            await asyncio.to_thread(reader.join, 10)
-        assert proc.returncode == 0, "".join(lines)
+            status = await server.stop()
+        assert status == 0, server.log
         assert not sock.exists()
         assert not (data / "serving.json").exists()
         gone = hmi("verify", "--online", "--data", str(data), "--user", "qa1", "--password-stdin")

@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shlex
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import aiohttp
 import pytest
 from click.testing import CliRunner
 from custos_plant import ApiPlant
-from custos_testkit import PLANT_PASSWORD, PLANT_USERS, until
+from custos_testkit import PLANT_PASSWORD, PLANT_USERS, HmiProcess, until
 
 from hmi.cli import main
 from hmi.core.errors import HmiError
@@ -36,7 +31,6 @@ from hmi.web import TerminalTarget, WebGateway, browser_address, origin_allowed
 
 pytestmark = pytest.mark.timeout(60)
 WEB_TERMINAL = "T-WEB-1"
-REPO = Path(__file__).resolve().parents[2]
 ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
 
 
@@ -241,43 +235,23 @@ async def test_hmi_web_runs_until_sigterm_and_ends_every_tab(
     served: tuple[TerminalServer, Path],
 ) -> None:
     server, path = served
-    command = [sys.executable, "-m", "hmi.cli", "web", "--listen", "127.0.0.1:0"]
-    command += ["--connect", f"unix:{path}", "--terminal", WEB_TERMINAL]
-    proc = subprocess.Popen(
-        command,
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    gateway = HmiProcess(
+        "web", "--listen", "127.0.0.1:0", "--connect", f"unix:{path}", "--terminal", WEB_TERMINAL
     )
-    assert proc.stderr is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
-    reader.start()
-
-    def banner() -> str | None:
-        return next((ln for ln in list(lines) if ln.startswith("Serving browser")), None)
-
     try:
-        await until(lambda: banner() or proc.poll() is not None, 30, "the gateway")
-        found = banner()
-        assert found is not None, "".join(lines)
+        found = await gateway.started("Serving browser", 30)
         url = found.split(" on ", 1)[1].split(" ", 1)[0]
         assert url.startswith("http://127.0.0.1:")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             screens = [await login_screen(http, url) for _ in range(2)]
             try:
                 assert len(server.connections) == 2  # one terminal process per tab
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(asyncio.to_thread(proc.wait), 20)
+                status = await gateway.stop(20)
                 await until(lambda: not server.connections, timeout=10, what="the tabs ended")
             finally:
                 for screen in screens:
                     await screen.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        reader.join(10)
-    assert proc.returncode == 0, "".join(lines)
-    assert any(line.startswith("Stopping:") for line in lines), "".join(lines)
+        await gateway.stop(20)
+    assert status == 0, gateway.log
+    assert gateway.line("Stopping:"), gateway.log
