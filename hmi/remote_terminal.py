@@ -114,7 +114,7 @@ def remote_app(api: RemoteTerminalAPI, **options: Any) -> CustosApp:
 
     def ended(reason: str) -> None:
         if app.session is not None:
-            app.session_lost(app.session)
+            app.session_lost(app.session, reason)
 
     def warned() -> None:
         if app.session is not None:

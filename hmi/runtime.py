@@ -160,6 +160,7 @@ class Runtime(ConfigControl):
                 [SecurityEntry("runtime_started", None, self.origin, actor_id="system")]
             )
             await plant.start()
+            services.identity.on_session_ended = self._session_ended
             self._tasks.append(asyncio.create_task(self._watch_sessions(), name="sessions"))
             self._tasks.append(asyncio.create_task(self._expire_approvals(), name="approvals"))
             self._tasks.append(asyncio.create_task(self._tick_alarms(), name="alarms"))
@@ -256,6 +257,7 @@ class Runtime(ConfigControl):
             if self.approvals is not None:
                 await self.approvals.withdraw_all("the runtime stopped")
                 self.approvals = None
+            self.services.identity.on_session_ended = None  # no terminal to send back now
             for session in list(self.services.identity.sessions.values()):
                 await self.services.identity.end_session(session, "runtime_stopped")
             await self.services.recorder.commit(
@@ -315,6 +317,10 @@ class Runtime(ConfigControl):
     def _on_history_loss(self, losses: list[Loss]) -> None:
         log.error("tag history fell behind: %s", losses)
 
+    def _session_ended(self, session: Session) -> None:
+        if self.events.on_session_ended is not None:
+            self.events.on_session_ended(session)
+
     async def _watch_sessions(self) -> None:
         """Inactivity warnings and automatic logout (SUP-10); supervision goes on."""
         assert self.services is not None
@@ -324,9 +330,7 @@ class Runtime(ConfigControl):
             for session in identity.sessions_to_warn():
                 if self.events.on_session_warning is not None:
                     self.events.on_session_warning(session)
-            for session in await identity.expire_sessions():
-                if self.events.on_session_ended is not None:
-                    self.events.on_session_ended(session)
+            await identity.expire_sessions()  # each ended one goes to _session_ended
 
     def _start_alarms(self, services: Services, plant: Plant) -> None:
         """Alarms see every change the tag table logs; a failed start-up check is an alarm."""

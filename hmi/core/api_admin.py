@@ -14,15 +14,18 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from hmi.core.api_refusals import record_refusal
-from hmi.core.api_types import UserView
+from hmi.core.api_types import SessionView, UserView
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
 from hmi.core.identity import IdentityService, Session
 from hmi.core.ports import Recorder
-from hmi.core.records import Origin, UserState
+from hmi.core.records import AuditEntry, Origin, UserState
 from hmi.core.terminals import TerminalConfig, check_terminal
 from hmi.core.useradmin import ADMIN_PERMISSION, UserAdministration
 from hmi.core.useradmin import Credentials as AdminCredentials
+
+ENDED_BY_ADMINISTRATOR = "ended_by_administrator"
+"""The security event, and the session's end reason, when an administrator logs someone out."""
 
 T = TypeVar("T")
 
@@ -166,6 +169,68 @@ class AdminDesk:
             signature,
         )
         return await self._view(user_id)
+
+    # -- who is logged in where ----------------------------------------------------------
+
+    async def sessions(self, session: Session) -> list[SessionView]:
+        """Everyone logged in now: at which terminal, from where, since when."""
+        self.identity.require_permission(session, ADMIN_PERMISSION)
+        return sorted(
+            (
+                SessionView(
+                    s.session_id,
+                    s.user.user_id,
+                    s.user.full_name,
+                    s.origin.terminal_id,
+                    s.origin.source,
+                    s.started_at,
+                    s.last_activity,
+                )
+                for s in self.identity.sessions.values()
+                if s.active
+            ),
+            key=lambda v: (v.terminal_id, v.started_at),
+        )
+
+    async def end_session(
+        self, session: Session, origin: Origin, session_id: str, reason: str
+    ) -> None:
+        """Log someone out from here: a terminal left logged in, a user who has left.
+
+        Recorded twice: as the ended session's security event (at its terminal,
+        naming the administrator and the reason) and as the administrator's act
+        in the audit trail (at theirs). Their terminal goes back to its login.
+        """
+        target = f"session:{session_id}"
+        try:
+            current = self.identity.require_permission(session, ADMIN_PERMISSION)
+            check_terminal(self.terminals, current.origin, origin, ADMIN_PERMISSION, None)
+            if not reason.strip():
+                raise HmiError("Say why the session is ended; the reason is recorded.")
+            other = self.identity.sessions.get(session_id)
+            if other is None or not other.active:
+                raise HmiError("That session has ended already.", "Not logged in")
+            if other.session_id == current.session_id:
+                raise HmiError("This is your own session: log out instead (F10).")
+        except HmiError as exc:
+            raise await record_refusal(
+                self.recorder, session, origin, "end_session", target, exc, reason
+            ) from None
+        where = f"{other.user.user_id} at {other.origin.terminal_id} ({other.origin.source})"
+        act = AuditEntry(
+            "end_session",
+            "done",
+            current.user.user_id,
+            current.user.full_name,
+            origin,
+            target=target,
+            reason=reason,
+            detail=where,
+        )
+        by = f"by {current.user.user_id} at {origin.terminal_id}: {reason}"
+        await self.identity.end_session(
+            other, ENDED_BY_ADMINISTRATOR, also=[act], actor_id=current.user.user_id, detail=by
+        )
 
     async def _view(self, user_id: str) -> UserView:
         return user_view(await self.identity.get_existing(user_id))

@@ -234,6 +234,19 @@ class TagInfo:
 
 
 @dataclass(frozen=True)
+class SessionView:
+    """Someone logged in now, as the Admin screen lists them."""
+
+    session_id: str
+    user_id: str
+    full_name: str
+    terminal_id: str
+    source: str
+    started_at: datetime
+    last_activity: datetime
+
+
+@dataclass(frozen=True)
 class UserView:
     """An account as the Admin screen shows it: never a password or its hash."""
 

@@ -10,7 +10,7 @@ nothing about accounts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -103,6 +103,9 @@ LockoutHook = Callable[[str, Origin], None]
 class IdentityService:
     on_lockout: LockoutHook | None
     """Set by the runtime to raise a system alarm; told no more than the lockout event records."""
+    on_session_ended: Callable[[Session], None] | None
+    """Set by the runtime: a session ended other than by its own logout (inactivity,
+    maximum length, an administrator), so the terminal showing it returns to its login."""
 
     def __init__(
         self,
@@ -121,6 +124,7 @@ class IdentityService:
         self.notifier = notifier
         self.sessions: dict[str, Session] = {}
         self.on_lockout = None
+        self.on_session_ended = None
 
     # -- authentication ------------------------------------------------------
 
@@ -258,20 +262,34 @@ class IdentityService:
             current.last_activity = self.clock.now()
             current.warned = False
 
-    async def end_session(self, session: Session, reason: str) -> None:
+    async def end_session(
+        self,
+        session: Session,
+        reason: str,
+        *,
+        also: Sequence[Record] = (),
+        actor_id: str | None = None,
+        detail: str | None = None,
+    ) -> bool:
+        """End ``session`` on the record (``reason`` is the security event); False if it had
+        ended already. ``also`` is committed with it (the administrator's own audit row)."""
         current = self.sessions.pop(session.session_id, None)
         if current is None or not current.active:
-            return
+            return False
         current.ended_at = self.clock.now()
         current.end_reason = reason
-        await self.recorder.commit(
-            [
-                current.record(),
-                SecurityEntry(
-                    reason, current.user.user_id, current.origin, session_id=current.session_id
-                ),
-            ]
+        event = SecurityEntry(
+            reason,
+            current.user.user_id,
+            current.origin,
+            actor_id=actor_id,
+            session_id=current.session_id,
+            detail=detail,
         )
+        await self.recorder.commit([current.record(), event, *also])
+        if reason != "logout" and self.on_session_ended is not None:
+            self.on_session_ended(current)
+        return True
 
     async def logout(self, session: Session) -> None:
         await self.end_session(session, "logout")

@@ -33,6 +33,12 @@ from hmi.ui.screens.password import PasswordScreen
 from hmi.ui.theme import CUSTOS_THEME
 
 TIMED_OUT = "You were logged out after a period without activity."
+SESSION_ENDED = "Your session has ended. Log in again."
+ENDED = {
+    "inactivity_timeout": TIMED_OUT,
+    "session_expired": "You were logged out: the session reached its maximum length.",
+    "ended_by_administrator": "An administrator ended your session.",
+}
 LOGGED_OUT = "Logged out."
 
 
@@ -128,11 +134,13 @@ class CustosApp(App[None]):
     def show_notice(self, row: NotificationRow) -> None:
         self.notify(row.message, title=f"Notification: {row.kind}", severity="warning", timeout=30)
 
-    def session_lost(self, session: Session) -> None:
-        """The core ended this terminal's session (inactivity, maximum length): back to login."""
+    def session_lost(self, session: Session, reason: str | None = None) -> None:
+        """The core ended this terminal's session (inactivity, maximum length, an
+        administrator): back to login, saying why."""
         if self.session is not None and session.session_id == self.session.session_id:
             self.session = None
-            self.call_later(self.return_to_login, TIMED_OUT)
+            why = reason or session.end_reason or ""
+            self.call_later(self.return_to_login, ENDED.get(why, SESSION_ENDED))
 
     # -- activity and sessions -------------------------------------------------------------
 

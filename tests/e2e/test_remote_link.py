@@ -409,3 +409,65 @@ async def test_a_remote_terminal_sees_an_approved_configuration_without_logging_
         )
     finally:
         await console.client.close()
+
+
+async def test_an_administrator_ends_a_session_at_another_terminal(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    _, path = served
+    admin_desk = await remote_terminal(path, "T-CONSOLE-1")
+    console = await remote_terminal(path, "T-SUPERVISOR-1")
+    ended: list[str] = []
+    console.on_session_ended = ended.append
+    try:
+        admin = await admin_desk.login(ADMIN_ID, ADMIN_PASSWORD, CONSOLE)
+        op = await console.login("op1", PLANT_PASSWORD, CONSOLE)
+        assert admin_desk.admin is not None
+        listed = await admin_desk.admin.sessions(admin)
+        assert {(s.user_id, s.terminal_id) for s in listed} == {
+            (ADMIN_ID, "T-CONSOLE-1"),
+            ("op1", "T-SUPERVISOR-1"),
+        }
+        (theirs,) = [s for s in listed if s.user_id == "op1"]
+        assert theirs.source.startswith("local:") and theirs.session_id == op.session_id
+        mine = next(s for s in listed if s.user_id == ADMIN_ID)
+
+        with pytest.raises(HmiError, match="reason"):
+            await admin_desk.admin.end_session(admin, CONSOLE, theirs.session_id, " ")
+        with pytest.raises(HmiError, match="log out instead"):
+            await admin_desk.admin.end_session(admin, CONSOLE, mine.session_id, "test")
+        await admin_desk.admin.end_session(admin, CONSOLE, theirs.session_id, "left unattended")
+        await until(lambda: ended, timeout=5, what="the console told its session ended")
+        assert ended == ["ended_by_administrator"]
+        with pytest.raises(SessionEnded):
+            await console.request_write(
+                op,
+                CONSOLE,
+                SetpointRequest("BR101.AGIT_SP", 120.0, "x", Credentials(PLANT_PASSWORD, "op1")),
+            )
+        with pytest.raises(HmiError, match="ended already"):
+            await admin_desk.admin.end_session(admin, CONSOLE, theirs.session_id, "again")
+
+        # Only administrators see or end sessions.
+        sup = await console.login("sup1", PLANT_PASSWORD, CONSOLE)
+        assert console.admin is not None
+        with pytest.raises(HmiError):
+            await console.admin.sessions(sup)
+    finally:
+        await admin_desk.client.close()
+        await console.client.close()
+    [(actor, terminal, detail)] = api_plant.query(
+        "SELECT actor_id, terminal_id, detail FROM security_event_records "
+        "WHERE event = 'ended_by_administrator'"
+    )
+    assert (actor, terminal) == (ADMIN_ID, "T-SUPERVISOR-1")
+    assert detail == f"by {ADMIN_ID} at T-CONSOLE-1: left unattended"
+    acts = api_plant.query(
+        "SELECT outcome, actor_id, terminal_id, reason FROM audit_trail "
+        "WHERE action = 'end_session' ORDER BY seq"
+    )
+    assert acts[-2:] == [
+        ("done", ADMIN_ID, "T-CONSOLE-1", "left unattended"),
+        ("refused", ADMIN_ID, "T-CONSOLE-1", "again"),
+    ]
+    assert [a[0] for a in acts[:2]] == ["refused", "refused"]

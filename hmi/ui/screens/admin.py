@@ -1,4 +1,5 @@
-"""The Admin screen: accounts, and the signed acts on them (11.300, PWD-4).
+"""The Admin screen: accounts and the signed acts on them (11.300, PWD-4); who is
+logged in at which terminal, and ending a session from here.
 
 The table is ``api.admin.users``: no password or hash ever reaches the
 terminal. Each act is a small form (what, and the reason), then the
@@ -18,15 +19,18 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from hmi.core.api_admin import AdminDesk
-from hmi.core.api_types import UserView
+from hmi.core.api_types import SessionView, UserView
 from hmi.core.commands import Credentials
 from hmi.core.errors import HmiError
+from hmi.ui.format import local_time
 from hmi.ui.screens.base import PageScreen
 from hmi.ui.screens.esign import SignDialog
 from hmi.ui.screens.message import MessageDialog
 from hmi.ui.screens.sign import FormDialog
 
 COLUMNS = ("User ID", "Full name", "Roles", "State", "Password")
+SESSION_COLUMNS = ("Terminal", "User", "Source", "Logged in", "Last activity")
+SESSIONS_EVERY_S = 5.0
 NO_DESK = HmiError("This terminal offers no user administration.")
 
 
@@ -42,6 +46,7 @@ class AdminScreen(PageScreen):
         Binding("o", "roles", "Roles"),
         Binding("u", "unlock", "Unlock"),
         Binding("d", "deactivate", "Deactivate"),
+        Binding("x", "end_session", "End session"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -49,10 +54,15 @@ class AdminScreen(PageScreen):
         table: DataTable[str] = DataTable(id="users", cursor_type="row")
         table.add_columns(*COLUMNS)
         yield table
+        yield Static("Logged in now (x ends the selected session)", classes="page-title")
+        sessions: DataTable[str] = DataTable(id="sessions", cursor_type="row")
+        sessions.add_columns(*SESSION_COLUMNS)
+        yield sessions
 
     def on_mount(self) -> None:
         self.query_one("#users", DataTable).focus()
         self.reload()
+        self.set_interval(SESSIONS_EVERY_S, self.reload_sessions)
 
     @property
     def desk(self) -> AdminDesk:
@@ -65,6 +75,28 @@ class AdminScreen(PageScreen):
             self.custos.show_refusal(NO_DESK)
             return
         self.call_core(self.desk.users(self.session), done=self.show_users)
+        self.reload_sessions()
+
+    def reload_sessions(self) -> None:
+        if self.api.admin is not None and self.custos.session is not None:
+            self.call_core(self.desk.sessions(self.session), done=self.show_sessions)
+
+    def show_sessions(self, sessions: list[SessionView]) -> None:
+        table: DataTable[str] = self.query_one("#sessions", DataTable)
+        row = table.cursor_row
+        table.clear()
+        tz = self.custos.tz
+        for s in sessions:
+            table.add_row(
+                s.terminal_id,
+                f"{s.user_id} ({s.full_name})",
+                s.source,
+                local_time(s.started_at, tz),
+                local_time(s.last_activity, tz),
+                key=s.session_id,
+            )
+        if sessions:
+            table.move_cursor(row=min(row, len(sessions) - 1))
 
     def show_users(self, users: list[UserView]) -> None:
         table: DataTable[str] = self.query_one("#users", DataTable)
@@ -202,6 +234,39 @@ class AdminScreen(PageScreen):
             "deactivate user",
             lambda u, r, c: self.desk.deactivate(self.session, self.origin, u, r, c),
             "active → deactivated",
+        )
+
+    def action_end_session(self) -> None:
+        """Log someone out from here: a reason, no signature (it ends access, grants none)."""
+        table: DataTable[str] = self.query_one("#sessions", DataTable)
+        if table.row_count == 0:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        terminal, user = (str(x) for x in table.get_row_at(table.cursor_row)[:2])
+        if key is None:
+            return
+        session_id = str(key)
+
+        def filled(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+
+            def ended(_: object) -> None:
+                self.app.push_screen(
+                    MessageDialog(
+                        "Session ended",
+                        f"{user} at {terminal} is logged out; the terminal shows its login.",
+                        kind="outcome",
+                    )
+                )
+                self.reload_sessions()
+
+            call = self.desk.end_session(self.session, self.origin, session_id, values["reason"])
+            self.call_core(call, done=ended)
+
+        self.app.push_screen(
+            FormDialog(f"End the session of {user} at {terminal}", [("reason", "Reason", "")]),
+            filled,
         )
 
     def action_roles(self) -> None:

@@ -39,7 +39,11 @@ class StatusHeader(Static):
     def tick(self) -> None:
         app = self.custos
         if app.session is not None and app.api.seconds_to_logout(app.session) <= 0:
-            app.session_lost(app.session)
+            try:  # the countdown ran out: say which limit, as the core will record it
+                ends_by: str | None = app.api.session_status(app.session).ends_by
+            except HmiError:
+                ends_by = None
+            app.session_lost(app.session, ends_by)
             return
         self.update(self.render_status())
 
