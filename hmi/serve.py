@@ -67,10 +67,17 @@ async def serving(
         links[event.device] = event.state.value
 
     runtime.events.on_link = link_changed
+    tls = None
+    if certs is not None and any(lst.kind == "tls" for lst in listens):
+        try:
+            tls = server_context(certs)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise ListenError(f"Cannot use the certificates in {certs}: {exc}") from exc
     server = TerminalServer(
         runtime.api,
         runtime.services.config.terminals,
         peer_check=PeerCheck(certs) if certs is not None else None,
+        tls=tls,
         links=lambda: links,
         plant=runtime.services.config.plant.name,
     )
@@ -79,7 +86,7 @@ async def serving(
     announced: Path | None = None
     try:
         for listen in listens:
-            servers.append(await _start(server, listen, certs))
+            servers.append(await _start(server, listen))
             if listen.kind == "tls":
                 port = servers[-1].sockets[0].getsockname()[1]
                 bound.append(Listen("tls", host=listen.host, port=port))
@@ -128,7 +135,7 @@ def _absolute(listen: Listen) -> str:
     return str(listen)
 
 
-async def _start(server: TerminalServer, listen: Listen, certs: Path | None) -> asyncio.Server:
+async def _start(server: TerminalServer, listen: Listen) -> asyncio.Server:
     try:
         if listen.kind == "unix":
             assert listen.path is not None
@@ -141,13 +148,9 @@ async def _start(server: TerminalServer, listen: Listen, certs: Path | None) -> 
             )
             os.chmod(listen.path, 0o660)
             return s
-        assert certs is not None
+        # Plain TCP: the server does each handshake, so a failed one is recorded.
         return await asyncio.start_server(
-            server.serve_tls,
-            listen.host,
-            listen.port,
-            ssl=server_context(certs),
-            limit=rpc.MAX_MESSAGE,
+            server.serve_tls, listen.host, listen.port, limit=rpc.MAX_MESSAGE
         )
     except (OSError, ValueError) as exc:
         raise ListenError(f"Cannot listen on {listen}: {exc}") from exc

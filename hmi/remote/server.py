@@ -26,6 +26,7 @@ import contextlib
 import logging
 import pwd
 import socket
+import ssl
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ from hmi.core.identity import Session
 from hmi.core.records import Origin, SecurityEntry
 from hmi.core.terminals import TerminalConfig
 from hmi.remote import protocol as rpc
+from hmi.remote.admission import RefusalLog, handshake
 from hmi.remote.certs import CertificateError
 from hmi.remote.codec import CodecError, decode, encode
 from hmi.remote.methods import DESKS, METHODS, Method
@@ -92,6 +94,7 @@ class TerminalServer:
         terminals: list[TerminalConfig],
         *,
         peer_check: PeerCheck | None = None,
+        tls: ssl.SSLContext | None = None,
         links: Links | None = None,
         push_every_s: float = PUSH_EVERY_S,
         plant: str = "",
@@ -100,6 +103,10 @@ class TerminalServer:
         self.plant = plant
         self.terminals = {t.id: t for t in terminals}
         self.peer_check = peer_check
+        self.tls = tls
+        """The server context ``serve_tls`` upgrades plain connections with (see
+        ``hmi.remote.admission``); None when the listener did the handshake."""
+        self.refusals = RefusalLog()
         self.links = links
         self.push_every_s = push_every_s
         self.connections: set[Connection] = set()
@@ -112,28 +119,43 @@ class TerminalServer:
         await self._serve(Connection(reader, writer, account, None, None))
 
     async def serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A TCP connection: the TLS handshake (recorded if it fails), then the certificate."""
         address = writer.get_extra_info("peername")
         host = str(address[0]) if address else "unknown"
-        ssl_object = writer.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        secured = writer.get_extra_info("ssl_object") is not None
         try:
-            if self.peer_check is None:
+            if self.peer_check is None or (not secured and self.tls is None):
                 raise CertificateError("This server admits no TLS terminals.")
-            peer = self.peer_check.identify(der)
+            if not secured:
+                assert self.tls is not None
+                try:
+                    await handshake(writer, self.tls)
+                finally:
+                    secured = writer.get_extra_info("ssl_object") is not None
+            ssl_object = writer.get_extra_info("ssl_object")
+            peer = self.peer_check.identify(ssl_object.getpeercert(binary_form=True))
         except CertificateError as exc:
-            await self._refuse_link(writer, host, exc.message)
+            await self._refuse_link(writer, host, exc.message, tell=secured)
             return
         await self._serve(Connection(reader, writer, None, host, peer.terminal_id))
 
-    async def _refuse_link(self, writer: asyncio.StreamWriter, host: str, why: str) -> None:
+    async def _refuse_link(
+        self, writer: asyncio.StreamWriter, host: str, why: str, *, tell: bool = True
+    ) -> None:
+        """Record the refusal (``RefusalLog`` bounds repeats) and tell the terminal if the
+        link can still carry it."""
         log.warning("terminal link from %s refused: %s", host, why)
-        await self.api.identity.recorder.commit(
-            [_link_refused(Origin("unknown", f"tls:{host}"), why)]
-        )
-        with contextlib.suppress(ConnectionError, OSError):
-            writer.write(rpc.encode_message(rpc.notification("refused", {"reason": why})))
-            await writer.drain()
+        await self._record_refusal(Origin("unknown", f"tls:{host}"), host, why)
+        if tell:
+            with contextlib.suppress(ConnectionError, OSError):
+                writer.write(rpc.encode_message(rpc.notification("refused", {"reason": why})))
+                await writer.drain()
         writer.close()
+
+    async def _record_refusal(self, origin: Origin, address: str, why: str) -> None:
+        detail = self.refusals.to_record(address, why)
+        if detail is not None:
+            await self.api.identity.recorder.commit([_link_refused(origin, detail)])
 
     # -- one connection ------------------------------------------------------------
 
@@ -194,7 +216,7 @@ class TerminalServer:
         if not isinstance(name, str) or not isinstance(params, dict):
             raise rpc.RpcError(rpc.INVALID_REQUEST, "method must be text and params an object")
         if name == HELLO:
-            return self._hello(conn, params)
+            return await self._hello(conn, params)
         if name == STATE:
             return self._state(conn)
         method = METHODS.get(name)
@@ -237,7 +259,7 @@ class TerminalServer:
             kwargs["origin"] = conn.origin
         return kwargs
 
-    def _hello(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    async def _hello(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         """Fix the connection's origin: the terminal ID and the source recorded with its actions.
 
         A ``web_client`` is the browser address claimed by an ``hmi web``
@@ -257,10 +279,11 @@ class TerminalServer:
             raise rpc.RpcError(rpc.INVALID_PARAMS, "hello.web_client: expected an IP address")
         if conn.certified_terminal is not None:
             if terminal not in (None, conn.certified_terminal):
-                raise HmiError(
-                    f"This terminal's certificate names {conn.certified_terminal}, not {terminal}.",
-                    "Not this terminal",
-                )
+                named = conn.certified_terminal
+                why = f"This terminal's certificate names {named}, not {terminal}."
+                source = f"tls:{conn.peer_address}"
+                await self._record_refusal(Origin(str(terminal), source), source, why)
+                raise HmiError(why, "Not this terminal")
             terminal = conn.certified_terminal
             source = f"tls:{conn.peer_address}" + (f" web:{web}" if web else "")
         else:
@@ -274,7 +297,9 @@ class TerminalServer:
             else:
                 source = f"local:{who}@{socket.gethostname()}"
         if terminal not in self.terminals and self.terminals:
-            raise HmiError(f"{terminal} is not a terminal of this plant.", "Unknown terminal")
+            why = f"{terminal} is not a terminal of this plant."
+            await self._record_refusal(Origin(str(terminal)[:64], source), source, why)
+            raise HmiError(why, "Unknown terminal")
         conn.origin = Origin(str(terminal), source)
         desks = [d for d in DESKS if getattr(self.api, d, None) is not None]
         return {

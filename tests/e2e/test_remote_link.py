@@ -8,7 +8,9 @@ session on the record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
 import time
 from pathlib import Path
 
@@ -135,10 +137,10 @@ async def test_tls_terminal_is_the_certificate_and_revocation_is_recorded(
         api_plant.api,
         api_plant.runtime.services.config.terminals,
         peer_check=PeerCheck(ca.directory),
+        tls=server_context(ca.directory),
     )
-    listener = await asyncio.start_server(
-        server.serve_tls, "127.0.0.1", 0, ssl=server_context(ca.directory), limit=rpc.MAX_MESSAGE
-    )
+    # Plain TCP, as hmi serve listens: the server does the handshake and records a failed one.
+    listener = await asyncio.start_server(server.serve_tls, "127.0.0.1", 0, limit=rpc.MAX_MESSAGE)
     port = listener.sockets[0].getsockname()[1]
     context = client_context(imaging.cert, imaging.key, ca.ca_cert_path)
     try:
@@ -158,7 +160,37 @@ async def test_tls_terminal_is_the_certificate_and_revocation_is_recorded(
             await refused.hello(None)
         await refused.close()
         rows = security_events(api_plant, "terminal_refused")
-        assert len(rows) == 1 and rows[0][2] == "tls:127.0.0.1" and "revoked" in str(rows[0][3])
+        assert len(rows) == 2 and rows[1][2] == "tls:127.0.0.1" and "revoked" in str(rows[1][3])
+        assert "names T-IMAGING-1, not T-CONSOLE-1" in str(rows[0][3])
+
+        # Unknown certificates are refused and recorded too: another CA's, none, an
+        # unknown terminal's; the same refusal again within a minute is counted, not recorded.
+        other = CertificateAuthority.init(tmp_path / "other", "Another plant")
+        stranger = other.issue_terminal("T-CONSOLE-1")
+        foreign = client_context(stranger.cert, stranger.key, ca.ca_cert_path)
+        nameless = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        nameless.load_verify_locations(cafile=str(ca.ca_cert_path))
+        unknown = ca.issue_terminal("T-NOWHERE")
+        for attempt in (foreign, foreign, nameless):
+            with contextlib.suppress(ssl.SSLError, ConnectionError, OSError, LinkLost):
+                client = await RpcClient.tls("127.0.0.1", port, attempt)
+                await asyncio.wait_for(client.closed.wait(), 10)
+                await client.close()
+        client = await RpcClient.tls(
+            "127.0.0.1", port, client_context(unknown.cert, unknown.key, ca.ca_cert_path)
+        )
+        with pytest.raises(HmiError, match="T-NOWHERE is not a terminal of this plant"):
+            await client.hello(None)
+        await client.close()
+        await until(
+            lambda: len(security_events(api_plant, "terminal_refused")) == 5,
+            what="the refusals recorded",
+        )
+        details = [str(r[3]) for r in security_events(api_plant, "terminal_refused")[2:]]
+        assert "failed verification" in details[0]
+        assert "presented no certificate" in details[1]
+        assert "T-NOWHERE is not a terminal of this plant" in details[2]
+        assert server.refusals.to_record("127.0.0.1", details[0]) is None  # still within the minute
     finally:
         listener.close()
         await listener.wait_closed()
