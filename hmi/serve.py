@@ -12,18 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from hmi.core.errors import HmiError
 from hmi.core.scanner import LinkEvent
 from hmi.remote import protocol as rpc
+from hmi.remote.cert_expiry import Expiry, expiring
 from hmi.remote.server import TerminalServer
-from hmi.remote.tls import PeerCheck, server_context
+from hmi.remote.tls import PeerCheck, ServerContexts
 from hmi.runtime import Runtime
 from hmi.terminal import initial_links
+
+log = logging.getLogger(__name__)
 
 
 class ListenError(HmiError):
@@ -70,7 +75,7 @@ async def serving(
     tls = None
     if certs is not None and any(lst.kind == "tls" for lst in listens):
         try:
-            tls = server_context(certs)
+            tls = ServerContexts(certs)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise ListenError(f"Cannot use the certificates in {certs}: {exc}") from exc
     server = TerminalServer(
@@ -84,7 +89,10 @@ async def serving(
     servers: list[asyncio.Server] = []
     bound: list[Listen] = []
     announced: Path | None = None
+    watch: asyncio.Task[None] | None = None
     try:
+        if tls is not None and certs is not None:
+            watch = asyncio.create_task(watch_certificates(runtime, certs), name="certificates")
         for listen in listens:
             servers.append(await _start(server, listen))
             if listen.kind == "tls":
@@ -96,6 +104,10 @@ async def serving(
         yield server, bound
     finally:
         runtime.events.on_link = None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if announced is not None:
             with contextlib.suppress(FileNotFoundError):
                 announced.unlink()
@@ -110,6 +122,35 @@ async def serving(
 
 
 SERVING_FILE = "serving.json"
+CERTIFICATES_ALARM = "certificates_expiring"
+CERTIFICATES_EVERY_S = 3600.0
+
+
+async def watch_certificates(runtime: Runtime, certs: Path) -> None:
+    """Every hour: the system alarm for certificates that end within a month (P3),
+    or have ended (P2); cleared once the files are renewed (``hmi.remote.cert_expiry``)."""
+    while True:
+        check_certificates(runtime, certs, runtime.clock.now())
+        await asyncio.sleep(CERTIFICATES_EVERY_S)  # the look's period, not a synchronisation
+
+
+def check_certificates(runtime: Runtime, certs: Path, now: datetime) -> list[Expiry]:
+    alarms = runtime.alarms
+    try:
+        soon = expiring(certs, now)
+    except (OSError, ValueError) as exc:  # unreadable files: the handshake will say so
+        log.error("cannot read the certificates in %s: %s", certs, exc)
+        return []
+    if alarms is not None:
+        if soon:
+            text = "Renew before terminals are refused: " + "; ".join(
+                e.describe(now) for e in soon
+            )
+            priority = 2 if any(e.expired(now) for e in soon) else 3
+            alarms.raise_system(CERTIFICATES_ALARM, f"{text} (docs/deployment.md).", priority)
+        else:
+            alarms.clear_system(CERTIFICATES_ALARM)
+    return soon
 
 
 def announce(data: Path, bound: list[Listen]) -> Path:

@@ -94,14 +94,30 @@ def revoke(terminal_id: str, directory: Path) -> None:
 @certs_group.command("list")
 @DIR_OPTION
 def list_certs(directory: Path) -> None:
-    """Every certificate issued, with its state."""
+    """Every certificate issued, with its state (those ending within 30 days say so)."""
+    import datetime as dt
+
+    from hmi.remote.cert_expiry import WARN_AHEAD, Expiry, end_dates
     from hmi.remote.certs import CertificateAuthority
 
     with explained():
         index = CertificateAuthority(directory).index()
+        ends = end_dates(directory)
+    now = dt.datetime.now(dt.UTC)
     for serial, entry in sorted(index.items(), key=lambda kv: (str(kv[1]["id"]), kv[0])):
-        state = f"revoked {entry['revoked_at']}" if entry["revoked_at"] else "valid"
+        expiry = Expiry(f"{entry['id']}", dt.datetime.fromisoformat(str(entry["not_after"])))
+        if entry["revoked_at"]:
+            state = f"revoked {entry['revoked_at']}"
+        elif expiry.expired(now):
+            state = "EXPIRED: issue a new one"
+        elif expiry.ends - now <= WARN_AHEAD:
+            state = f"valid, ENDS IN {expiry.days_left(now)} DAYS: issue a new one"
+        else:
+            state = "valid"
         click.echo(
             f"{entry['id']:<24} {entry.get('kind', 'terminal'):<8} {int(serial):x}  "
             f"until {entry['not_after']}  {state}"
         )
+    for end in ends:
+        if end.ends - now <= WARN_AHEAD:
+            click.echo(f"Warning: {end.describe(now)}.", err=True)

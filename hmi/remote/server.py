@@ -43,7 +43,7 @@ from hmi.remote.certs import CertificateError
 from hmi.remote.codec import CodecError, decode, encode
 from hmi.remote.methods import DESKS, METHODS, Method
 from hmi.remote.state import Links, PushState, SharedReadings, sections
-from hmi.remote.tls import PeerCheck
+from hmi.remote.tls import PeerCheck, ServerContexts
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class TerminalServer:
         terminals: list[TerminalConfig],
         *,
         peer_check: PeerCheck | None = None,
-        tls: ssl.SSLContext | None = None,
+        tls: ServerContexts | ssl.SSLContext | None = None,
         links: Links | None = None,
         push_every_s: float = PUSH_EVERY_S,
         plant: str = "",
@@ -128,8 +128,9 @@ class TerminalServer:
                 raise CertificateError("This server admits no TLS terminals.")
             if not secured:
                 assert self.tls is not None
+                tls = self.tls.current() if isinstance(self.tls, ServerContexts) else self.tls
                 try:
-                    await handshake(writer, self.tls)
+                    await handshake(writer, tls)
                 finally:
                     secured = writer.get_extra_info("ssl_object") is not None
             ssl_object = writer.get_extra_info("ssl_object")

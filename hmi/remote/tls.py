@@ -29,6 +29,39 @@ def server_context(certs_dir: Path, *, name: str = SERVER_NAME) -> ssl.SSLContex
     return ctx
 
 
+class ServerContexts:
+    """The server context, built again when its files change on disk.
+
+    A renewed server certificate (or CA) copied into the certificates directory
+    is used from the next connection on: the runtime, and the plant with it,
+    keeps running.
+    """
+
+    def __init__(self, certs_dir: Path, *, name: str = SERVER_NAME) -> None:
+        self.files = [certs_dir / f"{name}.crt", certs_dir / f"{name}.key", certs_dir / CA_CERT]
+        self.certs_dir, self.name = certs_dir, name
+        self._stamp = self._stamps()
+        self._context = server_context(certs_dir, name=name)
+
+    def _stamps(self) -> tuple[tuple[int, int], ...]:
+        out = []
+        for path in self.files:
+            st = path.stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    def current(self) -> ssl.SSLContext:
+        """The context for the next handshake; the last good one if the new files are bad."""
+        try:
+            stamp = self._stamps()
+            if stamp != self._stamp:
+                self._context = server_context(self.certs_dir, name=self.name)
+                self._stamp = stamp
+        except (OSError, ValueError):  # half-copied files: try again at the next connection
+            pass
+        return self._context
+
+
 def client_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
     """TLS 1.3 client context: the terminal's certificate, and only the plant CA trusted."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
