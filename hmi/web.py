@@ -35,6 +35,9 @@ from textual_serve.server import Server, to_int
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
+MAX_TABS = 16
+"""Tabs open at once: each is a process, so without a bound whoever reaches the page
+could open tabs until the host runs out of memory."""
 LOOPBACK_ONLY = (
     "{host} is not a loopback address. `hmi web` serves plain HTTP, and passwords typed "
     "in the browser cross it, so it listens on loopback only (127.0.0.1, ::1, localhost). "
@@ -150,6 +153,7 @@ class WebGateway(Server):
         port: int = 8000,
         public_url: str | None = None,
         trust_forwarded: bool = False,
+        max_tabs: int = MAX_TABS,
     ) -> None:
         super().__init__(
             command=f"hmi terminal --connect {target.connect}",
@@ -160,6 +164,7 @@ class WebGateway(Server):
         )
         self.target = target
         self.trust_forwarded = trust_forwarded
+        self.max_tabs = max_tabs
         self.fixed_public_url = public_url is not None
         self.tabs: set[AppService] = set()
         self._runner: web.AppRunner | None = None
@@ -211,6 +216,11 @@ class WebGateway(Server):
         if not origin_allowed(request.headers.get("Origin"), self.public_url):
             log.warning("websocket from a page at %s refused", request.headers.get("Origin"))
             raise web.HTTPForbidden(text="This terminal opens only from its own page.")
+        if len(self.tabs) >= self.max_tabs:
+            log.warning("browser terminal refused: %d tabs open already", len(self.tabs))
+            raise web.HTTPServiceUnavailable(
+                text=f"{len(self.tabs)} browser terminals are open, the most this gateway allows."
+            )
         websocket = web.WebSocketResponse(heartbeat=15)
         width = to_int(request.query.get("width", "80"), 80)
         height = to_int(request.query.get("height", "24"), 24)

@@ -41,6 +41,13 @@ from hmi.cli.online import tls_options
     is_flag=True,
     help="Record the browser address the local reverse proxy puts last in X-Forwarded-For.",
 )
+@click.option(
+    "--max-tabs",
+    type=click.IntRange(1, 1000),
+    default=16,  # hmi.web.MAX_TABS (not imported here: it would load aiohttp for every command)
+    show_default=True,
+    help="Browser tabs open at once (each is a terminal process of about 75 MB).",
+)
 def web_command(
     listen: str,
     target: str,
@@ -50,6 +57,7 @@ def web_command(
     ca: Path | None,
     public_url: str | None,
     trust_forwarded: bool,
+    max_tabs: int,
 ) -> None:
     """Serve browser terminals: each tab runs its own `hmi terminal --connect TARGET`."""
     from hmi.remote_terminal import ConnectError, check_target
@@ -69,6 +77,7 @@ def web_command(
         port=port,
         public_url=url,
         trust_forwarded=trust_forwarded,
+        max_tabs=max_tabs,
     )
 
     async def serve() -> None:

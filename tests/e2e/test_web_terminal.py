@@ -21,13 +21,14 @@ from custos_plant import ApiPlant
 from custos_testkit import PLANT_PASSWORD, PLANT_USERS, HmiProcess, until
 
 from hmi.cli import main
+from hmi.cli.web import web_command
 from hmi.core.errors import HmiError
 from hmi.remote import protocol as rpc
 from hmi.remote.certs import CertificateAuthority
 from hmi.remote.client import RpcClient
 from hmi.remote.server import DISCONNECTED, TerminalServer
 from hmi.remote.tls import PeerCheck, client_context, server_context
-from hmi.web import TerminalTarget, WebGateway, browser_address, origin_allowed
+from hmi.web import MAX_TABS, TerminalTarget, WebGateway, browser_address, origin_allowed
 
 pytestmark = pytest.mark.timeout(60)
 WEB_TERMINAL = "T-WEB-1"
@@ -255,3 +256,26 @@ async def test_hmi_web_runs_until_sigterm_and_ends_every_tab(
         await gateway.stop(20)
     assert status == 0, gateway.log
     assert gateway.line("Stopping:"), gateway.log
+
+
+async def test_a_gateway_opens_no_more_tabs_than_it_allows(
+    served: tuple[TerminalServer, Path],
+) -> None:
+    _, path = served
+    gateway = WebGateway(TerminalTarget(f"unix:{path}", WEB_TERMINAL), port=0, max_tabs=1)
+    url = await gateway.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            screen = await login_screen(http, url)
+            try:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await http.ws_connect(f"{url}/ws", headers={"Origin": url})
+                assert refused.value.status == 503 and len(gateway.tabs) == 1
+            finally:
+                await screen.close()
+            await until(lambda: not gateway.tabs, timeout=15, what="the first tab closed")
+            second = await login_screen(http, url)  # a place is free again
+            await second.close()
+    finally:
+        await gateway.stop()
+    assert any(p.name == "max_tabs" and p.default == MAX_TABS for p in web_command.params)
