@@ -280,10 +280,10 @@ class TerminalServer:
             raise rpc.RpcError(rpc.INVALID_PARAMS, "hello.web_client: expected an IP address")
         if conn.certified_terminal is not None:
             if terminal not in (None, conn.certified_terminal):
-                named = conn.certified_terminal
-                why = f"This terminal's certificate names {named}, not {terminal}."
+                named, claimed = conn.certified_terminal, _claimed(terminal)
+                why = f"This terminal's certificate names {named}, not {claimed}."
                 source = f"tls:{conn.peer_address}"
-                await self._record_refusal(Origin(str(terminal), source), source, why)
+                await self._record_refusal(Origin(claimed, source), source, why)
                 raise HmiError(why, "Not this terminal")
             terminal = conn.certified_terminal
             source = f"tls:{conn.peer_address}" + (f" web:{web}" if web else "")
@@ -298,8 +298,9 @@ class TerminalServer:
             else:
                 source = f"local:{who}@{socket.gethostname()}"
         if terminal not in self.terminals and self.terminals:
-            why = f"{terminal} is not a terminal of this plant."
-            await self._record_refusal(Origin(str(terminal)[:64], source), source, why)
+            claimed = _claimed(terminal)
+            why = f"{claimed} is not a terminal of this plant."
+            await self._record_refusal(Origin(claimed, source), source, why)
             raise HmiError(why, "Unknown terminal")
         conn.origin = Origin(str(terminal), source)
         desks = [d for d in DESKS if getattr(self.api, d, None) is not None]
@@ -391,6 +392,12 @@ class TerminalServer:
         """Queue a push without waiting for the terminal to read it."""
         if not conn.writer.transport.is_closing():
             conn.writer.write(rpc.encode_message(message))
+
+
+def _claimed(terminal: object) -> str:
+    """A terminal ID as a client claimed it, cut to a length fit for the record."""
+    text = str(terminal)
+    return text if len(text) <= 64 else f"{text[:61]}..."
 
 
 def _peer_account(sock: socket.socket | None) -> str | None:

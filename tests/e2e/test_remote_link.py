@@ -503,3 +503,18 @@ async def test_an_administrator_ends_a_session_at_another_terminal(
         ("refused", ADMIN_ID, "T-CONSOLE-1", "again"),
     ]
     assert [a[0] for a in acts[:2]] == ["refused", "refused"]
+
+
+async def test_an_unknown_terminal_id_is_refused_and_recorded_cut_to_size(
+    api_plant: ApiPlant, served: tuple[TerminalServer, Path]
+) -> None:
+    _, path = served
+    client = await RpcClient.unix(path)
+    try:
+        with pytest.raises(HmiError, match="is not a terminal of this plant"):
+            await client.hello("T-" + "X" * 10_000)
+    finally:
+        await client.close()
+    [(_, terminal, source, detail)] = security_events(api_plant, "terminal_refused")
+    assert len(str(terminal)) == 64 and str(terminal).endswith("...")
+    assert str(source).startswith("local:") and len(str(detail)) < 120
