@@ -144,10 +144,8 @@ class ConfigControl:
         waiting = set(plan.waiting)
         if approved is not None:
             applied += self._apply_live(plan, approved, version.version, waiting)
-        if self.api is not None:
-            self.api.config_applied += 1
-            if self.api.config is not None:
-                self.api.config.now_approved(version.files)
+        if self.api is not None and self.api.config is not None:
+            self.api.config.now_approved(version.files)  # after the live apply: terminals refetch
         text = ""
         if applied:
             text = f"Applied now: {'; '.join(applied)}."

@@ -101,12 +101,6 @@ class TerminalAPI:
     admin: AdminDesk | None = None
     config: ConfigDesk | None = None
     reports: ReportDesk | None = None
-    config_applied: int = 0
-    """Approved configuration versions applied in this running system since it started.
-
-    What a terminal fetches once per login (tag definitions, cameras,
-    procedures, configuration files) may change when one is; a remote
-    terminal fetches them again when this number moves."""
 
     # -- sessions ---------------------------------------------------------------------
 

@@ -288,9 +288,11 @@ class ConfigDesk:
 
     def now_approved(self, files: Mapping[str, str]) -> None:
         """A version was approved (here, or by ``hmi config approve`` over a link): what
-        engineers see and diff against is its files from now on."""
-        self.approved = dict(files)
-        self.revision += 1
+        engineers see and diff against is its files from now on. Told once by the desk and
+        once by the runtime after applying it; ``revision`` moves only when files change."""
+        if dict(files) != self.approved:
+            self.approved = dict(files)
+            self.revision += 1
 
 
 def _view(v: ConfigVersion) -> ConfigVersionView:

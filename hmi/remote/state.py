@@ -46,7 +46,7 @@ def sections(api: TerminalAPI, session: Session, links: Links | None = None) -> 
         "approvals": encode(_or_empty(lambda: api.pending_approvals(session))),
         "choices": encode(_or_empty(lambda: api.what_may_i_do(session))),
         "links": dict(links()) if links is not None else {},
-        "config": [api.config_applied, api.config.revision if api.config is not None else 0],
+        "config": api.config.revision if api.config is not None else 0,
     }
     if api.alarms is not None:
         desk = api.alarms
